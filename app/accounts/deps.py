@@ -1,0 +1,64 @@
+"""Who is calling: the bearer token, re-checked against the database on every request."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.core.db import Session
+from app.core.errors import Forbidden, Unauthorized
+from app.core.security import decode_access_token
+from app.models import Role, User
+
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>`")
+
+
+async def _optional_user(
+    request: Request,
+    session: Session,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User | None:
+    if credentials is None:
+        return None
+    user_id = decode_access_token(credentials.credentials, request.app.state.settings.secret_key)
+    if user_id is None:
+        raise Unauthorized("The access token is invalid or has expired.", code="invalid_token")
+    user = await session.get(User, user_id)
+    if user is None or user.disabled:
+        raise Unauthorized("The access token is invalid or has expired.", code="invalid_token")
+    return user
+
+
+async def _current_user(user: Annotated[User | None, Depends(_optional_user)]) -> User:
+    if user is None:
+        raise Unauthorized("Sign in first: send `Authorization: Bearer <token>`.")
+    return user
+
+
+OptionalUser = Annotated[User | None, Depends(_optional_user)]
+"""The caller if a token was sent (a bad token is still 401), else None."""
+CurrentUser = Annotated[User, Depends(_current_user)]
+"""The signed-in caller; 401 without a valid token."""
+
+
+def require_role(*roles: Role) -> Callable[[User], Awaitable[User]]:
+    """A dependency admitting only callers with one of `roles` (403 for the others)."""
+
+    async def dependency(user: CurrentUser) -> User:
+        if user.role not in roles:
+            raise Forbidden(
+                "Your role does not allow this.",
+                code="forbidden",
+            )
+        return user
+
+    return dependency
+
+
+AdminUser = Annotated[User, Depends(require_role(Role.admin))]
+BuyerUser = Annotated[User, Depends(require_role(Role.buyer))]
+MerchantUser = Annotated[User, Depends(require_role(Role.merchant))]
+StatsUser = Annotated[User, Depends(require_role(Role.admin, Role.official))]

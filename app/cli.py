@@ -1,0 +1,131 @@
+"""The `shanhai` command: migrate, create-user, seed-demo, serve."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+
+from app.core.config import get_settings
+from app.core.db import Database
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    from app.core.migrations import upgrade
+
+    upgrade(get_settings().database_url)
+    print("database is at the newest revision")
+    return 0
+
+
+async def _create_user(args: argparse.Namespace) -> int:
+    from app.accounts.errors import AccountError
+    from app.accounts.service import create_user
+    from app.models import BuyerType, Role
+
+    db = Database(get_settings().database_url)
+    try:
+        async with db.sessionmaker() as session:
+            try:
+                user = await create_user(
+                    session,
+                    email=args.email,
+                    password=args.password,
+                    display_name=args.display_name or args.email.split("@")[0],
+                    role=Role(args.role),
+                    region_code=args.region_code,
+                    buyer_type=BuyerType(args.buyer_type) if args.buyer_type else None,
+                )
+            except AccountError as exc:
+                print(f"error: {exc.detail} ({exc.code})", file=sys.stderr)
+                return 1
+            await session.commit()
+            print(f"created {user.role} {user.email} ({user.id})")
+    finally:
+        await db.dispose()
+    return 0
+
+
+async def _seed_demo(_: argparse.Namespace) -> int:
+    from app.seed.demo import print_summary, seed_demo
+
+    db = Database(get_settings().database_url)
+    try:
+        async with db.sessionmaker() as session:
+            summary = await seed_demo(session)
+            await session.commit()
+        print_summary(summary)
+    finally:
+        await db.dispose()
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    if not args.no_migrate:
+        from app.core.migrations import upgrade
+
+        upgrade(settings.database_url)
+    if not os.environ.get("SECRET_KEY") and args.workers > 1:
+        # Every worker must sign and verify with the same key.
+        os.environ["SECRET_KEY"] = secrets.token_urlsafe(48)
+    print(
+        f"Shanhai API on http://{args.host}:{args.port} — docs at http://{args.host}:{args.port}/docs"
+    )
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,
+        proxy_headers=True,
+        log_level="warning",
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shanhai", description="Operate the Shanhai API.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("migrate", help="bring the database to the newest revision")
+
+    create = commands.add_parser("create-user", help="create an admin or official account")
+    create.add_argument("--role", required=True, choices=["admin", "official", "buyer"])
+    create.add_argument("--email", required=True)
+    create.add_argument("--password", required=True)
+    create.add_argument("--display-name")
+    create.add_argument("--region-code", default="330127")
+    create.add_argument("--buyer-type")
+
+    commands.add_parser("seed-demo", help="load the demo marketplace (idempotent)")
+
+    serve = commands.add_parser("serve", help="migrate, then serve the API")
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--no-migrate", action="store_true", help="do not migrate first")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "migrate":
+        return _migrate(args)
+    if args.command == "create-user":
+        return asyncio.run(_create_user(args))
+    if args.command == "seed-demo":
+        return asyncio.run(_seed_demo(args))
+    if args.command == "serve":
+        return _serve(args)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

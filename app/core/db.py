@@ -1,0 +1,106 @@
+"""Engines and the one-transaction-per-request session.
+
+A request gets one `AsyncSession` whose transaction is committed after the endpoint returns and
+before the response is sent (FastAPI's `scope="function"`), so a failed commit is a 5xx, never a
+silent 2xx. Services only `flush`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    # Take SQLite's write lock when the transaction starts: a read-then-write transaction can
+    # then never fail with "database is locked" half way, it waits its turn (busy_timeout).
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_no_autobegin(dbapi_connection: Any, _: Any) -> None:
+    # Let SQLAlchemy, not the driver, emit BEGIN (see _sqlite_begin_immediate).
+    dbapi_connection.isolation_level = None
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, **kwargs)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _sqlite_no_autobegin)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+        return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_pre_ping", False)
+    return create_async_engine(url, **kwargs)
+
+
+class Database:
+    """The engine, a session factory, and an autocommit engine for single-statement reads."""
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.engine = create_engine(url, **engine_kwargs)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # One statement, one round trip: no BEGIN/COMMIT around the public catalogue reads.
+        self.read_engine: AsyncEngine = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    db = get_database(request)
+    async with db.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    db = get_database(request)
+    async with db.read_engine.connect() as conn:
+        yield conn
+
+
+Session = Annotated[AsyncSession, Depends(_session, scope="function")]
+"""The request's session; committed before the response is sent, rolled back on any error."""
+
+ReadConnection = Annotated[AsyncConnection, Depends(_read_connection, scope="function")]
+"""A connection for read-only endpoints: autocommit on PostgreSQL, no transaction overhead."""

@@ -1,0 +1,57 @@
+"""The application factory: settings, database, middleware, error handlers and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.core.config import Settings, get_settings
+from app.core.db import Database
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging
+from app.core.middleware import RequestContextMiddleware
+from app.routers import audit, auth, catalog, merchants, ops, users
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """
+Shanhai (山海) is the backend of the Chun'an–Batang consumption-assistance (消费帮扶) marketplace:
+Batang's cooperatives sell to buyers in Chun'an and beyond, and officials report the totals.
+
+* Every error is `application/problem+json` with a stable `code`; 422 adds `errors`.
+* Money is integer fen (`*_fen`), currency CNY.
+* Lists take `limit` (1–100) and an opaque `cursor`, answer `{items, next_cursor}`, newest first.
+* Every response carries `X-Request-ID` (yours, if you sent a sane one).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    db = Database(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await db.dispose()
+
+    app = FastAPI(
+        title="Shanhai API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.add_middleware(RequestContextMiddleware)
+    install_error_handlers(app)
+
+    app.include_router(ops.router)
+    app.include_router(auth.router, prefix=API_PREFIX)
+    app.include_router(users.router, prefix=API_PREFIX)
+    app.include_router(merchants.router, prefix=API_PREFIX)
+    app.include_router(catalog.router, prefix=API_PREFIX)
+    app.include_router(audit.router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,62 @@
+"""Merchants: the cooperatives, enterprises, individual businesses and village collectives."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, IdMixin, TimestampMixin
+from app.models.types import str_enum
+
+
+class MerchantKind(enum.StrEnum):
+    cooperative = "cooperative"
+    enterprise = "enterprise"
+    individual_business = "individual_business"
+    village_collective = "village_collective"
+
+
+class MerchantStatus(enum.StrEnum):
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+    suspended = "suspended"
+
+
+class Merchant(IdMixin, TimestampMixin, Base):
+    __tablename__ = "merchants"
+    __table_args__ = (
+        CheckConstraint(
+            "households >= 0 AND poverty_alleviated_households >= 0 AND monitored_households >= 0",
+            name="households_not_negative",
+        ),
+    )
+
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[MerchantKind] = mapped_column(str_enum(MerchantKind, "merchant_kind"))
+    uscc: Mapped[str] = mapped_column(String(18), unique=True)
+    """Unified social credit code (统一社会信用代码), check character verified."""
+    legal_representative: Mapped[str] = mapped_column(String(50))
+    contact_phone: Mapped[str] = mapped_column(String(16))
+    """E.164 mainland mobile number."""
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    """Where the merchant is registered: only the western county's merchants count as assistance."""
+    township: Mapped[str] = mapped_column(String(40))
+    address: Mapped[str] = mapped_column(String(200))
+    households: Mapped[int] = mapped_column(default=0)
+    """Households linked to the merchant's income (利益联结), counts only."""
+    poverty_alleviated_households: Mapped[int] = mapped_column(default=0)
+    monitored_households: Mapped[int] = mapped_column(default=0)
+    bank_name: Mapped[str] = mapped_column(String(100))
+    bank_account_name: Mapped[str] = mapped_column(String(100))
+    bank_account_no: Mapped[str] = mapped_column(String(34))
+    """Full account number for payouts; only ever shown masked."""
+    status: Mapped[MerchantStatus] = mapped_column(
+        str_enum(MerchantStatus, "merchant_status"), default=MerchantStatus.pending, index=True
+    )
+    """pending → approved | rejected; approved ⇄ suspended."""
+    status_reason: Mapped[str | None] = mapped_column(String(500))
+    approved_at: Mapped[datetime | None]

@@ -1,0 +1,7 @@
+"""HTTP endpoints: merchants."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
