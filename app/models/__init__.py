@@ -3,7 +3,26 @@
 from app.models.audit import AuditEvent
 from app.models.base import Base
 from app.models.catalog import AssistanceClass, Category, Product, ProductStatus, StockAdjustment
+from app.models.idempotency import IdempotencyKey, IdempotencyStatus
+from app.models.ledger import LedgerAccount, LedgerEntry
 from app.models.merchant import Merchant, MerchantKind, MerchantStatus
+from app.models.order import (
+    MerchantOrder,
+    MerchantOrderStatus,
+    Order,
+    OrderLine,
+    OrderStatus,
+    PaymentMethod,
+)
+from app.models.payment import (
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundKind,
+    RefundLine,
+    RefundStatus,
+    StripeEvent,
+)
 from app.models.user import BuyerType, LoginFailure, MerchantRole, Role, User
 
 __all__ = [
@@ -12,14 +31,31 @@ __all__ = [
     "Base",
     "BuyerType",
     "Category",
+    "IdempotencyKey",
+    "IdempotencyStatus",
+    "LedgerAccount",
+    "LedgerEntry",
     "LoginFailure",
     "Merchant",
     "MerchantKind",
+    "MerchantOrder",
+    "MerchantOrderStatus",
     "MerchantRole",
     "MerchantStatus",
+    "Order",
+    "OrderLine",
+    "OrderStatus",
+    "Payment",
+    "PaymentMethod",
+    "PaymentStatus",
     "Product",
     "ProductStatus",
+    "Refund",
+    "RefundKind",
+    "RefundLine",
+    "RefundStatus",
     "Role",
     "StockAdjustment",
+    "StripeEvent",
     "User",
 ]

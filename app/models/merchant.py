@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, String
+from sqlalchemy import CheckConstraint, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, IdMixin, TimestampMixin
@@ -60,3 +60,7 @@ class Merchant(IdMixin, TimestampMixin, Base):
     """pending → approved | rejected; approved ⇄ suspended."""
     status_reason: Mapped[str | None] = mapped_column(String(500))
     approved_at: Mapped[datetime | None]
+    stripe_account_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    """The merchant's Stripe connected account, when it has one; payouts go by bank otherwise."""
+    payouts_enabled: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """Mirrors the connected account's `payouts_enabled` (kept current by `account.updated`)."""
