@@ -47,10 +47,12 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         status_holder = [500]
+        started_response = [False]
         rid = request_id.encode()
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
+                started_response[0] = True
                 status_holder[0] = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid))
@@ -63,6 +65,14 @@ class RequestContextMiddleware:
                 await _send_413(send_wrapper)
             else:
                 await self.app(scope, receive, send_wrapper)
+        except Exception:
+            # Starlette's ServerErrorMiddleware sits outside this middleware, so its 500 would
+            # go out without our X-Request-ID. Answer here instead (same problem+json, with
+            # the header) and re-raise: the outer handler still logs the error, sees the
+            # response started and sends nothing more.
+            if not started_response[0]:
+                await _send_500(send_wrapper, request_id)
+            raise
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -120,6 +130,24 @@ async def _limit_body(scope: Scope, receive: Receive) -> tuple[bool, Receive]:
         return await receive()
 
     return False, replay
+
+
+async def _send_500(send: Send, request_id: str) -> None:
+    body = json.dumps(
+        {
+            "type": "https://shanhai.example/problems/internal-error",
+            "title": "Internal Server Error",
+            "status": 500,
+            "detail": f"Something went wrong on our side; quote request id {request_id}.",
+            "code": "internal_error",
+        }
+    ).encode()
+    headers: list[Any] = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _send_413(send: Send) -> None:
