@@ -1,0 +1,51 @@
+"""Errors of merchant onboarding, each with a fixed status and a stable `code`."""
+
+from __future__ import annotations
+
+from app.core.errors import AppError, Conflict, NotFound
+
+
+class MerchantNotFound(NotFound):
+    code = "merchant_not_found"
+
+
+class InvalidUSCC(AppError):
+    """422 with the same `errors` list as a validation error, but its own stable code."""
+
+    status = 422
+    code = "invalid_uscc"
+
+    def __init__(self, loc: list[str | int]) -> None:
+        msg = "not a valid unified social credit code (统一社会信用代码): check character wrong"
+        super().__init__(
+            "The unified social credit code is not valid (GB 32100-2015).",
+            extra={"errors": [{"loc": loc, "msg": msg, "type": "invalid_uscc"}]},
+        )
+
+
+class UsccTaken(Conflict):
+    code = "uscc_taken"
+
+
+class AlreadyMerchant(Conflict):
+    code = "already_merchant"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+
+
+class NotABuyer(Conflict):
+    code = "not_a_buyer"
+
+
+class MemberNotFound(NotFound):
+    code = "member_not_found"
+
+
+class CannotRemoveOwner(Conflict):
+    code = "cannot_remove_owner"

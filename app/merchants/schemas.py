@@ -1,0 +1,263 @@
+"""Request and response bodies of merchant onboarding."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from app.core.validators import MainlandMobile, RegionCode
+from app.models import Merchant, MerchantKind, MerchantRole, MerchantStatus, User
+
+MAX_HOUSEHOLDS = 1_000_000
+
+
+def _text(max_length: int) -> Any:
+    return StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)
+
+
+Name = Annotated[str, _text(100)]
+PersonName = Annotated[str, _text(50)]
+Township = Annotated[str, _text(40)]
+Address = Annotated[str, _text(200)]
+Reason = Annotated[str, _text(500)]
+
+Uscc = Annotated[
+    str,
+    StringConstraints(max_length=64),
+    Field(
+        description=(
+            "Unified social credit code (统一社会信用代码), 18 characters. Surrounding spaces are "
+            "removed and letters upper-cased; a code whose check character is wrong is "
+            "`422 invalid_uscc`. N-prefixed codes of village collectives are accepted."
+        ),
+        examples=["93513335MA62D1234X"],
+    ),
+]
+
+
+def _account_no(value: str) -> str:
+    digits = value.replace(" ", "")
+    if not re.fullmatch(r"[0-9]{8,34}", digits):
+        raise ValueError("an account number is 8–34 digits (spaces are ignored)")
+    return digits
+
+
+AccountNo = Annotated[
+    str,
+    StringConstraints(max_length=64),
+    AfterValidator(_account_no),
+    Field(description="8–34 digits; spaces are ignored.", examples=["6228 4800 0000 0001 234"]),
+]
+Households = Annotated[int, Field(ge=0, le=MAX_HOUSEHOLDS)]
+
+
+class LinkedHouseholds(BaseModel):
+    """Households linked to the merchant's income (利益联结): counts only, never personal data.
+    `poverty_alleviated` (脱贫户) and `monitored` (监测户) are each part of `households`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    households: Households
+    poverty_alleviated: Households
+    monitored: Households
+
+    @model_validator(mode="after")
+    def _parts_within_total(self) -> Self:
+        if self.poverty_alleviated > self.households:
+            raise ValueError("poverty_alleviated cannot exceed households")
+        if self.monitored > self.households:
+            raise ValueError("monitored cannot exceed households")
+        return self
+
+
+class BankAccountIn(BaseModel):
+    """The account payouts go to by bank transfer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bank_name: Name
+    account_name: Name
+    account_no: AccountNo
+
+
+class BankAccountRead(BaseModel):
+    bank_name: str
+    account_name: str
+    account_no_masked: str = Field(examples=["****1234"])
+
+
+def mask_account_no(account_no: str) -> str:
+    return "****" + account_no[-4:]
+
+
+class MerchantCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    kind: MerchantKind
+    uscc: Uscc
+    legal_representative: PersonName
+    contact_phone: MainlandMobile
+    region_code: RegionCode
+    township: Township
+    address: Address
+    linked_households: LinkedHouseholds
+    bank_account: BankAccountIn
+
+
+class MerchantUpdate(BaseModel):
+    """Fields to change; absent fields stay as they are. `linked_households` and `bank_account`
+    are replaced whole. An owner may send only `contact_phone`, `address` and `bank_account`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    kind: MerchantKind | None = None
+    uscc: Uscc | None = None
+    legal_representative: PersonName | None = None
+    contact_phone: MainlandMobile | None = None
+    region_code: RegionCode | None = None
+    township: Township | None = None
+    address: Address | None = None
+    linked_households: LinkedHouseholds | None = None
+    bank_account: BankAccountIn | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> Self:
+        nulls = sorted(f for f in self.model_fields_set if getattr(self, f) is None)
+        if nulls:
+            raise ValueError(f"these fields cannot be null: {', '.join(nulls)}")
+        return self
+
+
+class MerchantPublic(BaseModel):
+    """What anyone may see of an approved merchant."""
+
+    id: uuid.UUID
+    name: str
+    kind: MerchantKind
+    uscc: str
+    region_code: str
+    township: str
+    linked_households: LinkedHouseholds
+    status: MerchantStatus
+    created_at: datetime
+
+    @classmethod
+    def from_model(cls, m: Merchant) -> MerchantPublic:
+        return cls(
+            id=m.id,
+            name=m.name,
+            kind=m.kind,
+            uscc=m.uscc,
+            region_code=m.region_code,
+            township=m.township,
+            linked_households=_households(m),
+            status=m.status,
+            created_at=m.created_at,
+        )
+
+
+class MerchantRead(BaseModel):
+    """The whole merchant, for its members and admins; the bank account number is masked."""
+
+    id: uuid.UUID
+    name: str
+    kind: MerchantKind
+    uscc: str
+    legal_representative: str
+    contact_phone: str
+    region_code: str
+    township: str
+    address: str
+    linked_households: LinkedHouseholds
+    bank_account: BankAccountRead
+    status: MerchantStatus
+    status_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    approved_at: datetime | None
+
+    @classmethod
+    def from_model(cls, m: Merchant) -> MerchantRead:
+        return cls(
+            id=m.id,
+            name=m.name,
+            kind=m.kind,
+            uscc=m.uscc,
+            legal_representative=m.legal_representative,
+            contact_phone=m.contact_phone,
+            region_code=m.region_code,
+            township=m.township,
+            address=m.address,
+            linked_households=_households(m),
+            bank_account=BankAccountRead(
+                bank_name=m.bank_name,
+                account_name=m.bank_account_name,
+                account_no_masked=mask_account_no(m.bank_account_no),
+            ),
+            status=m.status,
+            status_reason=m.status_reason,
+            created_at=m.created_at,
+            updated_at=m.updated_at,
+            approved_at=m.approved_at,
+        )
+
+
+def _households(m: Merchant) -> LinkedHouseholds:
+    # model_construct: stored counts are not re-validated on the way out.
+    return LinkedHouseholds.model_construct(
+        households=m.households,
+        poverty_alleviated=m.poverty_alleviated_households,
+        monitored=m.monitored_households,
+    )
+
+
+class EmptyAction(BaseModel):
+    """An action without fields: `{}` (a missing body counts as `{}`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReasonAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason = Field(description="1–500 characters; shown to the merchant's members.")
+
+
+class MemberCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, to_lower=True, min_length=3, max_length=254),
+        Field(description="E-mail of an existing buyer account (case-insensitive)."),
+    ]
+    role: Literal["staff"] = Field(
+        default="staff", description='Only `"staff"`: a merchant has exactly one owner.'
+    )
+
+
+class MemberRead(BaseModel):
+    user_id: uuid.UUID
+    email: str
+    display_name: str
+    merchant_role: MerchantRole
+
+    @classmethod
+    def from_model(cls, u: User) -> MemberRead:
+        assert u.merchant_role is not None
+        return cls(
+            user_id=u.id, email=u.email, display_name=u.display_name, merchant_role=u.merchant_role
+        )

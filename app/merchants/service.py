@@ -1,0 +1,477 @@
+"""Merchant onboarding: applications, the status machine, profile edits and members.
+
+Who may see what: an approved merchant is public; its members and admins see it in any status;
+to anyone else a merchant that is not approved does not exist (404). Permission checks come after
+that visibility check, so a refusal (403) never reveals a hidden merchant.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.service import record
+from app.core.errors import Forbidden
+from app.core.pagination import InvalidCursor, decode_cursor, encode_cursor
+from app.core.time import utcnow
+from app.merchants import uscc as uscc_check
+from app.merchants.errors import (
+    AlreadyMerchant,
+    CannotRemoveOwner,
+    InvalidTransition,
+    InvalidUSCC,
+    MemberNotFound,
+    MerchantNotFound,
+    NotABuyer,
+    UsccTaken,
+    UserNotFound,
+)
+from app.merchants.schemas import MemberCreate, MerchantCreate, MerchantUpdate
+from app.models import (
+    BuyerType,
+    Merchant,
+    MerchantKind,
+    MerchantRole,
+    MerchantStatus,
+    Role,
+    User,
+)
+
+OWNER_EDITABLE = frozenset({"contact_phone", "address", "bank_account"})
+SUBJECT = "merchant"
+
+
+# --- visibility and permissions -------------------------------------------------------------
+
+
+def is_member(user: User | None, merchant_id: uuid.UUID) -> bool:
+    return user is not None and user.role == Role.merchant and user.merchant_id == merchant_id
+
+
+def sees_private(user: User | None, merchant_id: uuid.UUID) -> bool:
+    """Members of the merchant and admins see the whole merchant (`MerchantRead`)."""
+    return (user is not None and user.role == Role.admin) or is_member(user, merchant_id)
+
+
+async def _visible_merchant(
+    session: AsyncSession, viewer: User | None, merchant_id: uuid.UUID
+) -> Merchant:
+    merchant = await session.get(Merchant, merchant_id)
+    if merchant is None or (
+        merchant.status != MerchantStatus.approved and not sees_private(viewer, merchant.id)
+    ):
+        raise MerchantNotFound("No such merchant.")
+    return merchant
+
+
+def _require_owner(user: User, merchant: Merchant) -> None:
+    if not (is_member(user, merchant.id) and user.merchant_role == MerchantRole.owner):
+        raise Forbidden("Only the merchant's owner may do this.")
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _checked_uscc(raw: str) -> str:
+    code = uscc_check.normalize(raw)
+    if not uscc_check.is_valid(code):
+        raise InvalidUSCC(["body", "uscc"])
+    return code
+
+
+async def _ensure_uscc_free(session: AsyncSession, code: str) -> None:
+    taken = await session.scalar(select(Merchant.id).where(Merchant.uscc == code))
+    if taken is not None:
+        raise UsccTaken("A merchant with this unified social credit code is already registered.")
+
+
+async def _flush_guarding_uscc(session: AsyncSession, merchant: Merchant) -> None:
+    """Flush `merchant` in a SAVEPOINT; a concurrent registration of the same code (the unique
+    index fires) becomes `409 uscc_taken` instead of a 500."""
+    try:
+        async with session.begin_nested():
+            session.add(merchant)
+            await session.flush()
+    except IntegrityError as exc:
+        if "uscc" not in str(exc.orig):
+            raise
+        raise UsccTaken(
+            "A merchant with this unified social credit code is already registered."
+        ) from None
+
+
+async def _join(
+    session: AsyncSession, user_id: uuid.UUID, merchant_id: uuid.UUID, role: MerchantRole
+) -> bool:
+    """Make a buyer a member of the merchant; False if the user is no longer a buyer (checked
+    in the UPDATE itself, so two concurrent requests cannot both succeed)."""
+    joined = await session.scalar(
+        update(User)
+        .where(User.id == user_id, User.role == Role.buyer)
+        .values(role=Role.merchant, merchant_id=merchant_id, merchant_role=role)
+        .returning(User.id)
+    )
+    return joined is not None
+
+
+# --- applying ----------------------------------------------------------------------------------
+
+
+async def apply_for_merchant(
+    session: AsyncSession, applicant: User, data: MerchantCreate
+) -> Merchant:
+    """Register a `pending` merchant with the applicant (a buyer) as its owner; the applicant's
+    role becomes `merchant` in the same transaction.
+
+    Raises Forbidden (admins, officials), AlreadyMerchant, InvalidUSCC, UsccTaken."""
+    if applicant.role in (Role.admin, Role.official):
+        raise Forbidden("Admins and officials cannot apply for a merchant.")
+    if applicant.role == Role.merchant:
+        raise AlreadyMerchant("You are already a member of a merchant.")
+    # The "no orders in progress" rule for applicants goes here (arrives with the orders issue).
+    code = _checked_uscc(data.uscc)
+    await _ensure_uscc_free(session, code)
+    households = data.linked_households
+    merchant = Merchant(
+        name=data.name,
+        kind=data.kind,
+        uscc=code,
+        legal_representative=data.legal_representative,
+        contact_phone=data.contact_phone,
+        region_code=data.region_code,
+        township=data.township,
+        address=data.address,
+        households=households.households,
+        poverty_alleviated_households=households.poverty_alleviated,
+        monitored_households=households.monitored,
+        bank_name=data.bank_account.bank_name,
+        bank_account_name=data.bank_account.account_name,
+        bank_account_no=data.bank_account.account_no,
+        status=MerchantStatus.pending,
+    )
+    await _flush_guarding_uscc(session, merchant)
+    if not await _join(session, applicant.id, merchant.id, MerchantRole.owner):
+        # Another request of the same user made it a member first; the request rolls back.
+        raise AlreadyMerchant("You are already a member of a merchant.")
+    return merchant
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+async def get_merchant(
+    session: AsyncSession, viewer: User | None, merchant_id: uuid.UUID
+) -> tuple[Merchant, bool]:
+    """The merchant and whether the viewer sees all of it; MerchantNotFound when hidden."""
+    merchant = await _visible_merchant(session, viewer, merchant_id)
+    return merchant, sees_private(viewer, merchant.id)
+
+
+def _decode_merchant_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    created_at, merchant_id = decode_cursor(cursor, "merchants", 2)
+    try:
+        return datetime.fromisoformat(str(created_at)), uuid.UUID(str(merchant_id))
+    except ValueError:
+        raise InvalidCursor("The cursor is not one this list gave out.") from None
+
+
+async def list_merchants(
+    session: AsyncSession,
+    viewer: User | None,
+    *,
+    status: MerchantStatus | None,
+    township: str | None,
+    kind: MerchantKind | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Merchant], str | None, bool]:
+    """A page of merchants, newest first, the next cursor, and whether the viewer (an admin)
+    sees every status and all fields. For anyone else only approved merchants are listed and
+    the filters narrow that set."""
+    admin = viewer is not None and viewer.role == Role.admin
+    stmt = select(Merchant)
+    if not admin:
+        stmt = stmt.where(Merchant.status == MerchantStatus.approved)
+    if status is not None:
+        stmt = stmt.where(Merchant.status == status)
+    if township is not None:
+        stmt = stmt.where(Merchant.township == township)
+    if kind is not None:
+        stmt = stmt.where(Merchant.kind == kind)
+    if cursor is not None:
+        after_at, after_id = _decode_merchant_cursor(cursor)
+        stmt = stmt.where(
+            or_(
+                Merchant.created_at < after_at,
+                and_(Merchant.created_at == after_at, Merchant.id < after_id),
+            )
+        )
+    stmt = stmt.order_by(Merchant.created_at.desc(), Merchant.id.desc()).limit(limit + 1)
+    rows = list((await session.scalars(stmt)).all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor("merchants", [last.created_at.isoformat(), str(last.id)])
+    return rows, next_cursor, admin
+
+
+# --- the status machine ------------------------------------------------------------------------
+
+_TRANSITIONS: dict[str, tuple[MerchantStatus, MerchantStatus, str]] = {
+    "approve": (MerchantStatus.pending, MerchantStatus.approved, "merchant.approved"),
+    "reject": (MerchantStatus.pending, MerchantStatus.rejected, "merchant.rejected"),
+    "suspend": (MerchantStatus.approved, MerchantStatus.suspended, "merchant.suspended"),
+    "reinstate": (MerchantStatus.suspended, MerchantStatus.approved, "merchant.reinstated"),
+}
+
+
+async def _transition(
+    session: AsyncSession,
+    admin: User,
+    merchant_id: uuid.UUID,
+    verb: str,
+    reason: str | None = None,
+) -> Merchant:
+    """Move the merchant along one edge of the status machine with a conditional UPDATE
+    (`WHERE status = :from`), so of two admins racing only one succeeds; the other gets
+    `409 invalid_transition`. Writes the audit event."""
+    expected, target, action = _TRANSITIONS[verb]
+    values: dict[str, Any] = {"status": target, "status_reason": reason}
+    if verb == "approve":
+        values["approved_at"] = utcnow()
+    merchant: Merchant | None = await session.scalar(
+        update(Merchant)
+        .where(Merchant.id == merchant_id, Merchant.status == expected)
+        .values(**values)
+        .returning(Merchant),
+        execution_options={"populate_existing": True},
+    )
+    if merchant is None:
+        current = await session.scalar(select(Merchant.status).where(Merchant.id == merchant_id))
+        if current is None:
+            raise MerchantNotFound("No such merchant.")
+        raise InvalidTransition(
+            f"Cannot {verb} a merchant that is {current.value} ({current.value} → {target.value}"
+            f" is not allowed; {verb} applies to {expected.value} merchants).",
+            extra={"from": current.value, "to": target.value},
+        )
+    detail: dict[str, Any] = {"from": expected.value, "to": target.value}
+    if reason is not None:
+        detail["reason"] = reason
+    await record(
+        session,
+        actor_id=admin.id,
+        action=action,
+        subject_type=SUBJECT,
+        subject_id=merchant.id,
+        detail=detail,
+    )
+    return merchant
+
+
+async def approve_merchant(session: AsyncSession, admin: User, merchant_id: uuid.UUID) -> Merchant:
+    """pending → approved; sets `approved_at`."""
+    return await _transition(session, admin, merchant_id, "approve")
+
+
+async def reject_merchant(
+    session: AsyncSession, admin: User, merchant_id: uuid.UUID, reason: str
+) -> Merchant:
+    """pending → rejected, with the reason in `status_reason`."""
+    return await _transition(session, admin, merchant_id, "reject", reason)
+
+
+async def suspend_merchant(
+    session: AsyncSession, admin: User, merchant_id: uuid.UUID, reason: str
+) -> Merchant:
+    """approved → suspended, with the reason in `status_reason`."""
+    return await _transition(session, admin, merchant_id, "suspend", reason)
+
+
+async def reinstate_merchant(
+    session: AsyncSession, admin: User, merchant_id: uuid.UUID
+) -> Merchant:
+    """suspended → approved; `approved_at` keeps the first approval."""
+    return await _transition(session, admin, merchant_id, "reinstate")
+
+
+# --- editing -----------------------------------------------------------------------------------
+
+_PLAIN_FIELDS = (
+    "name",
+    "kind",
+    "legal_representative",
+    "contact_phone",
+    "region_code",
+    "township",
+    "address",
+)
+
+
+async def update_merchant(
+    session: AsyncSession, actor: User, merchant_id: uuid.UUID, data: MerchantUpdate
+) -> Merchant:
+    """Apply a partial update. Admins may change every field; the owner only `contact_phone`,
+    `address` and `bank_account` (anything else: 403 naming the fields). Admin edits are
+    audited as `merchant.updated` with the changed field names (never the values)."""
+    merchant = await _visible_merchant(session, actor, merchant_id)
+    sent = set(data.model_fields_set)
+    admin = actor.role == Role.admin
+    if not admin:
+        _require_owner(actor, merchant)
+        refused = sorted(sent - OWNER_EDITABLE)
+        if refused:
+            raise Forbidden(
+                "An owner may change only contact_phone, address and bank_account; "
+                f"ask an admin to change: {', '.join(refused)}.",
+                extra={"fields": refused},
+            )
+
+    changed: list[str] = []
+    if data.uscc is not None:
+        code = _checked_uscc(data.uscc)
+        if code != merchant.uscc:
+            await _ensure_uscc_free(session, code)
+            merchant.uscc = code
+            changed.append("uscc")
+    for field in _PLAIN_FIELDS:
+        value = getattr(data, field)
+        if value is not None and value != getattr(merchant, field):
+            setattr(merchant, field, value)
+            changed.append(field)
+    if data.linked_households is not None:
+        h = data.linked_households
+        new = (h.households, h.poverty_alleviated, h.monitored)
+        old = (
+            merchant.households,
+            merchant.poverty_alleviated_households,
+            merchant.monitored_households,
+        )
+        if new != old:
+            (
+                merchant.households,
+                merchant.poverty_alleviated_households,
+                merchant.monitored_households,
+            ) = new
+            changed.append("linked_households")
+    if data.bank_account is not None:
+        b = data.bank_account
+        new_bank = (b.bank_name, b.account_name, b.account_no)
+        old_bank = (merchant.bank_name, merchant.bank_account_name, merchant.bank_account_no)
+        if new_bank != old_bank:
+            merchant.bank_name, merchant.bank_account_name, merchant.bank_account_no = new_bank
+            changed.append("bank_account")
+
+    if changed:
+        merchant.updated_at = utcnow()
+        await _flush_guarding_uscc(session, merchant)
+        if admin:
+            await record(
+                session,
+                actor_id=actor.id,
+                action="merchant.updated",
+                subject_type=SUBJECT,
+                subject_id=merchant.id,
+                detail={"fields": sorted(changed)},
+            )
+    return merchant
+
+
+# --- members -----------------------------------------------------------------------------------
+
+
+async def add_member(
+    session: AsyncSession, owner: User, merchant_id: uuid.UUID, data: MemberCreate
+) -> User:
+    """Make an existing buyer account a staff member (its role becomes `merchant`).
+
+    Raises Forbidden (not the owner), UserNotFound, NotABuyer."""
+    merchant = await _visible_merchant(session, owner, merchant_id)
+    _require_owner(owner, merchant)
+    user = await session.scalar(select(User).where(User.email == data.email))
+    if user is None:
+        raise UserNotFound("No account has this e-mail address.")
+    if user.role != Role.buyer:
+        raise NotABuyer("Only a buyer account can join a merchant; this one cannot.")
+    if not await _join(session, user.id, merchant.id, MerchantRole.staff):
+        raise NotABuyer("Only a buyer account can join a merchant; this one cannot.")
+    await session.refresh(user)
+    await record(
+        session,
+        actor_id=owner.id,
+        action="merchant.member_added",
+        subject_type=SUBJECT,
+        subject_id=merchant.id,
+        detail={"user_id": str(user.id), "merchant_role": MerchantRole.staff.value},
+    )
+    return user
+
+
+async def list_members(
+    session: AsyncSession,
+    viewer: User,
+    merchant_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[User], str | None]:
+    """The merchant's members ordered by e-mail (members carry no joining date), for its
+    members and admins."""
+    merchant = await _visible_merchant(session, viewer, merchant_id)
+    if not sees_private(viewer, merchant.id):
+        raise Forbidden("Only the merchant's members and admins may list its members.")
+    stmt = select(User).where(User.merchant_id == merchant.id)
+    if cursor is not None:
+        (after_email,) = decode_cursor(cursor, "members", 1)
+        stmt = stmt.where(User.email > str(after_email))
+    rows = list((await session.scalars(stmt.order_by(User.email).limit(limit + 1))).all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor("members", [rows[-1].email])
+    return rows, next_cursor
+
+
+async def remove_member(
+    session: AsyncSession, owner: User, merchant_id: uuid.UUID, user_id: uuid.UUID
+) -> None:
+    """Turn a staff member back into a buyer. Raises Forbidden (not the owner), MemberNotFound,
+    CannotRemoveOwner."""
+    merchant = await _visible_merchant(session, owner, merchant_id)
+    _require_owner(owner, merchant)
+    member = await session.get(User, user_id)
+    if member is None or member.merchant_id != merchant.id:
+        raise MemberNotFound("This user is not a member of the merchant.")
+    if member.merchant_role == MerchantRole.owner:
+        raise CannotRemoveOwner("The owner cannot be removed from its merchant.")
+    removed = await session.scalar(
+        update(User)
+        .where(
+            User.id == member.id,
+            User.merchant_id == merchant.id,
+            User.merchant_role == MerchantRole.staff,
+        )
+        .values(
+            role=Role.buyer,
+            merchant_id=None,
+            merchant_role=None,
+            buyer_type=member.buyer_type or BuyerType.individual,
+        )
+        .returning(User.id)
+    )
+    if removed is None:
+        raise MemberNotFound("This user is not a member of the merchant.")
+    await record(
+        session,
+        actor_id=owner.id,
+        action="merchant.member_removed",
+        subject_type=SUBJECT,
+        subject_id=merchant.id,
+        detail={"user_id": str(member.id)},
+    )
