@@ -75,7 +75,13 @@ class Transfer:
     destination: str
 
 
-def _intent(obj: Any) -> Intent:
+def _plain(obj: Any) -> dict[str, Any]:
+    to_dict = getattr(obj, "to_dict", None)
+    return dict(to_dict()) if callable(to_dict) else dict(obj)
+
+
+def _intent(raw: Any) -> Intent:
+    obj = _plain(raw)
     return Intent(
         id=str(obj["id"]),
         status=str(obj["status"]),
@@ -86,7 +92,8 @@ def _intent(obj: Any) -> Intent:
     )
 
 
-def _refund(obj: Any) -> ProviderRefund:
+def _refund(raw: Any) -> ProviderRefund:
+    obj = _plain(raw)
     return ProviderRefund(
         id=str(obj["id"]),
         status=str(obj.get("status") or "pending"),
