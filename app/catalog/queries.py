@@ -1,0 +1,278 @@
+"""Read side of the catalogue: the column set every product response is built from, and the
+public product list (the busiest endpoint).
+
+The public list runs ONE statement (products JOIN merchants, limit + 1 rows) on an autocommit
+connection, reads plain rows (no ORM objects) and hands dicts to the response model, which
+validates and serialises them in one pass. Statements are built once per filter shape and sort,
+with bound parameters only, so SQLAlchemy's compiled cache serves every later request.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, cast
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    Table,
+    and_,
+    bindparam,
+    or_,
+    select,
+    tuple_,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.catalog.schemas import CategoryRead, ProductSort
+from app.core.pagination import InvalidCursor, decode_cursor, encode_cursor
+from app.models import Category, Merchant, MerchantStatus, Product, ProductStatus
+
+products = cast(Table, Product.__table__)
+merchants = cast(Table, Merchant.__table__)
+categories = cast(Table, Category.__table__)
+
+# Columns of the products table as they appear in a product response (before `certification`
+# is folded into one object). Usable in SELECT and in UPDATE/INSERT ... RETURNING.
+PRODUCT_COLUMNS: tuple[ColumnElement[Any], ...] = (
+    products.c.id,
+    products.c.merchant_id,
+    products.c.name,
+    products.c.description,
+    products.c.category_slug.label("category"),
+    products.c.unit,
+    products.c.price_fen,
+    products.c.stock,
+    products.c.sold_units,
+    products.c.origin_township,
+    products.c.assistance_class,
+    products.c.cert_scheme,
+    products.c.cert_no,
+    products.c.cert_issuer,
+    products.c.cert_valid_from,
+    products.c.cert_valid_to,
+    products.c.images,
+    products.c.weight_grams,
+    products.c.shelf_life_days,
+    products.c.status,
+    products.c.status_reason,
+    products.c.version,
+    products.c.created_at,
+    products.c.updated_at,
+)
+_PRODUCT_KEYS: tuple[str, ...] = tuple(str(c.key) for c in PRODUCT_COLUMNS)
+_LIST_KEYS = ("merchant_name", *_PRODUCT_KEYS)
+
+
+def product_dict(row: Sequence[Any], merchant_name: str) -> dict[str, Any]:
+    """A `ProductRead`-shaped dict from a row of `PRODUCT_COLUMNS`."""
+    data = dict(zip(_PRODUCT_KEYS, row, strict=True))
+    data["merchant_name"] = merchant_name
+    return _fold_certification(data)
+
+
+def _fold_certification(data: dict[str, Any]) -> dict[str, Any]:
+    scheme = data.pop("cert_scheme")
+    number = data.pop("cert_no")
+    issuer = data.pop("cert_issuer")
+    valid_from = data.pop("cert_valid_from")
+    valid_to = data.pop("cert_valid_to")
+    data["certification"] = (
+        None
+        if scheme is None
+        else {
+            "scheme": scheme,
+            "certificate_no": number,
+            "issuer": issuer,
+            "valid_from": valid_from,
+            "valid_to": valid_to,
+        }
+    )
+    return data
+
+
+async def list_categories(conn: AsyncConnection) -> list[CategoryRead]:
+    """Every category, in display order."""
+    rows = await conn.execute(
+        select(categories.c.slug, categories.c.name).order_by(
+            categories.c.position, categories.c.slug
+        )
+    )
+    return [CategoryRead(slug=slug, name=name) for slug, name in rows]
+
+
+# --- the public list --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProductFilters:
+    q: str | None = None
+    category: str | None = None
+    merchant_id: uuid.UUID | None = None
+    township: str | None = None
+    min_price_fen: int | None = None
+    max_price_fen: int | None = None
+    in_stock: bool = False
+
+
+# sort -> (key column, descending?)
+_SORTS: dict[ProductSort, tuple[Any, bool]] = {
+    ProductSort.newest: (products.c.created_at, True),
+    ProductSort.price_asc: (products.c.price_fen, False),
+    ProductSort.price_desc: (products.c.price_fen, True),
+    ProductSort.best_selling: (products.c.sold_units, True),
+}
+_INT64_MAX = 2**63 - 1
+
+
+def escape_like(text: str) -> str:
+    """`text` as a LIKE pattern matching itself literally (escape character `\\`)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@lru_cache(maxsize=4096)
+def _list_statement(
+    dialect: str,
+    sort: ProductSort,
+    q: bool,
+    category: bool,
+    merchant_id: bool,
+    township: bool,
+    min_price: bool,
+    max_price: bool,
+    in_stock: bool,
+    after: bool,
+) -> Select[Any]:
+    """The list statement for one filter shape, with bound parameters for every value."""
+    key, descending = _SORTS[sort]
+    conditions: list[ColumnElement[bool]] = [
+        products.c.status == ProductStatus.active,
+        merchants.c.status == MerchantStatus.approved,
+    ]
+    if q:
+        pattern = bindparam("q", type_=String())
+        if dialect == "postgresql":
+            conditions.append(
+                or_(
+                    products.c.name.ilike(pattern, escape="\\"),
+                    products.c.description.ilike(pattern, escape="\\"),
+                )
+            )
+        else:  # SQLite's LIKE already ignores the case of Latin letters
+            conditions.append(
+                or_(
+                    products.c.name.like(pattern, escape="\\"),
+                    products.c.description.like(pattern, escape="\\"),
+                )
+            )
+    if category:
+        conditions.append(products.c.category_slug == bindparam("category", type_=String()))
+    if merchant_id:
+        conditions.append(
+            products.c.merchant_id == bindparam("merchant_id", type_=products.c.merchant_id.type)
+        )
+    if township:
+        conditions.append(products.c.origin_township == bindparam("township", type_=String()))
+    if min_price:
+        conditions.append(products.c.price_fen >= bindparam("min_price", type_=BigInteger()))
+    if max_price:
+        conditions.append(products.c.price_fen <= bindparam("max_price", type_=BigInteger()))
+    if in_stock:
+        conditions.append(products.c.stock > 0)
+    if after:
+        position = tuple_(
+            bindparam("after_key", type_=key.type),
+            bindparam("after_id", type_=products.c.id.type),
+        )
+        row = tuple_(key, products.c.id)
+        conditions.append(row < position if descending else row > position)
+    order = (key.desc(), products.c.id.desc()) if descending else (key.asc(), products.c.id.asc())
+    return (
+        select(merchants.c.name.label("merchant_name"), *PRODUCT_COLUMNS)
+        .select_from(products.join(merchants, merchants.c.id == products.c.merchant_id))
+        .where(and_(*conditions))
+        .order_by(*order)
+        .limit(bindparam("limit", type_=Integer()))
+    )
+
+
+def _cursor_position(sort: ProductSort, cursor: str) -> tuple[Any, uuid.UUID]:
+    key, raw_id = decode_cursor(cursor, sort.value, 2)
+    try:
+        after_id = uuid.UUID(raw_id) if isinstance(raw_id, str) else None
+        if sort is ProductSort.newest:
+            after_key: Any = datetime.fromisoformat(key) if isinstance(key, str) else None
+            if after_key is not None and after_key.tzinfo is None:
+                after_key = None
+        else:
+            valid = isinstance(key, int) and not isinstance(key, bool) and 0 <= key <= _INT64_MAX
+            after_key = key if valid else None
+    except ValueError:
+        after_id = after_key = None
+    if after_id is None or after_key is None:
+        raise InvalidCursor("The cursor is not one this list gave out.")
+    return after_key, after_id
+
+
+def _cursor_for(sort: ProductSort, item: dict[str, Any]) -> str:
+    if sort is ProductSort.newest:
+        key: Any = item["created_at"].isoformat()
+    elif sort is ProductSort.best_selling:
+        key = item["sold_units"]
+    else:
+        key = item["price_fen"]
+    return encode_cursor(sort.value, [key, str(item["id"])])
+
+
+async def list_public_products(
+    conn: AsyncConnection,
+    filters: ProductFilters,
+    *,
+    sort: ProductSort,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """One page of the storefront: active products of approved merchants, as
+    `{items, next_cursor}` with `ProductRead`-shaped items. `400 invalid_cursor` for a cursor
+    that this sort did not give out."""
+    params: dict[str, Any] = {"limit": limit + 1}
+    q = filters.q
+    if q:
+        params["q"] = f"%{escape_like(q)}%"
+    if filters.category is not None:
+        params["category"] = filters.category
+    if filters.merchant_id is not None:
+        params["merchant_id"] = filters.merchant_id
+    if filters.township is not None:
+        params["township"] = filters.township
+    if filters.min_price_fen is not None:
+        params["min_price"] = filters.min_price_fen
+    if filters.max_price_fen is not None:
+        params["max_price"] = filters.max_price_fen
+    if cursor is not None:
+        params["after_key"], params["after_id"] = _cursor_position(sort, cursor)
+    statement = _list_statement(
+        conn.dialect.name,
+        sort,
+        bool(q),
+        filters.category is not None,
+        filters.merchant_id is not None,
+        filters.township is not None,
+        filters.min_price_fen is not None,
+        filters.max_price_fen is not None,
+        filters.in_stock,
+        cursor is not None,
+    )
+    rows = (await conn.execute(statement, params)).all()
+    keys = _LIST_KEYS
+    fold = _fold_certification
+    items = [fold(dict(zip(keys, row, strict=True))) for row in rows[:limit]]
+    next_cursor = _cursor_for(sort, items[-1]) if len(rows) > limit else None
+    return {"items": items, "next_cursor": next_cursor}

@@ -1,0 +1,306 @@
+"""Request and response shapes of the catalogue: categories, products, stock adjustments."""
+
+from __future__ import annotations
+
+import enum
+import re
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from app.core.money import MAX_FEN
+from app.models import AssistanceClass, ProductStatus
+
+MAX_STOCK = 1_000_000_000
+"""Most units a product may hold; also the largest single adjustment."""
+
+# Control characters (and lone surrogates, which PostgreSQL cannot store) never belong in a
+# one-line field; free text keeps tab and line breaks.
+_NOT_IN_LINE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+_NOT_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def _one_line(value: str) -> str:
+    if _NOT_IN_LINE.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _free_text(value: str) -> str:
+    if _NOT_IN_TEXT.search(value):
+        raise ValueError("must not contain control characters other than tab and line breaks")
+    return value
+
+
+def _http_url(value: str) -> str:
+    if _NOT_IN_LINE.search(value) or " " in value:
+        raise ValueError("must not contain spaces or control characters")
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http(s) URL")
+    return value
+
+
+ProductName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(_one_line),
+]
+Description = Annotated[
+    str,
+    StringConstraints(max_length=5000),
+    AfterValidator(_free_text),
+    Field(description="Free text, 0–5000 characters."),
+]
+CategorySlug = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=40),
+    AfterValidator(_one_line),
+    Field(description="A category `slug` from `GET /categories`.", examples=["mushrooms"]),
+]
+Unit = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=10),
+    AfterValidator(_one_line),
+    Field(description="Sales unit, e.g. 斤, kg, 克, 盒, 箱, 份, 套.", examples=["斤"]),
+]
+Township = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=40),
+    AfterValidator(_one_line),
+    Field(description="Where the product comes from (乡/镇).", examples=["夏邛镇"]),
+]
+ImageUrl = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=500),
+    AfterValidator(_http_url),
+    Field(description="An absolute http(s) URL, at most 500 characters."),
+]
+Images = Annotated[list[ImageUrl], Field(max_length=10, description="0–10 image URLs.")]
+Price = Annotated[
+    int, Field(strict=True, gt=0, le=MAX_FEN, description="Unit price in fen (分), > 0.")
+]
+Stock = Annotated[int, Field(strict=True, ge=0, le=MAX_STOCK, description="Units on hand.")]
+WeightGrams = Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
+ShelfLifeDays = Annotated[int, Field(strict=True, ge=1, le=36_500)]
+Reason500 = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+    AfterValidator(_free_text),
+]
+Reason200 = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_free_text),
+]
+
+
+class CategoryRead(BaseModel):
+    slug: str
+    name: str
+
+
+class Certification(BaseModel):
+    """A consumption-assistance product certificate (消费帮扶产品认定, formerly 扶贫产品认定)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scheme: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=60),
+        AfterValidator(_one_line),
+        Field(examples=["消费帮扶产品认定"]),
+    ]
+    certificate_no: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=60),
+        AfterValidator(_one_line),
+    ]
+    issuer: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+        AfterValidator(_one_line),
+    ]
+    valid_from: date
+    valid_to: date = Field(description="Last day of validity, inclusive; not before `valid_from`.")
+
+    @model_validator(mode="after")
+    def _period(self) -> Certification:
+        if self.valid_to < self.valid_from:
+            raise ValueError("valid_to must not be before valid_from")
+        return self
+
+
+class ProductCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: ProductName
+    description: Description = ""
+    category: CategorySlug
+    unit: Unit
+    price_fen: Price
+    stock: Stock = 0
+    origin_township: Township
+    assistance_class: AssistanceClass
+    certification: Certification | None = None
+    images: Images = []
+    weight_grams: WeightGrams | None = None
+    shelf_life_days: ShelfLifeDays | None = None
+
+
+_REQUIRED_ON_PATCH = (
+    "name",
+    "description",
+    "category",
+    "unit",
+    "price_fen",
+    "origin_township",
+    "assistance_class",
+    "images",
+)
+
+
+class ProductUpdate(BaseModel):
+    """Any subset of the creation fields except `stock` (stock changes only by adjustments).
+    `null` clears `certification`, `weight_grams` and `shelf_life_days`; the other fields cannot
+    be null."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: ProductName | None = None
+    description: Description | None = None
+    category: CategorySlug | None = None
+    unit: Unit | None = None
+    price_fen: Price | None = None
+    origin_township: Township | None = None
+    assistance_class: AssistanceClass | None = None
+    certification: Certification | None = None
+    images: Images | None = None
+    weight_grams: WeightGrams | None = None
+    shelf_life_days: ShelfLifeDays | None = None
+
+    @field_validator(*_REQUIRED_ON_PATCH)
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may be left out, but not null")
+        return value
+
+
+class RejectBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason500
+
+
+class EmptyBody(BaseModel):
+    """Action endpoints take an empty JSON object (or no body)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class StockAdjustmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    delta: Annotated[
+        int,
+        Field(
+            strict=True,
+            ge=-MAX_STOCK,
+            le=MAX_STOCK,
+            description="Units added (> 0) or removed (< 0); not zero.",
+        ),
+    ]
+    reason: Reason200
+
+    @field_validator("delta")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must not be zero")
+        return value
+
+
+class StockAdjustmentRead(BaseModel):
+    id: uuid.UUID
+    delta: int
+    stock_after: int
+    reason: str
+    actor_id: uuid.UUID | None
+    created_at: datetime
+
+
+class CertificationRead(BaseModel):
+    scheme: str
+    certificate_no: str
+    issuer: str
+    valid_from: date
+    valid_to: date
+
+
+class ProductRead(BaseModel):
+    id: uuid.UUID
+    merchant_id: uuid.UUID
+    merchant_name: str
+    name: str
+    description: str
+    category: str = Field(description="The category's slug.")
+    unit: str
+    price_fen: int
+    currency: Literal["CNY"] = "CNY"
+    stock: int
+    sold_units: int
+    origin_township: str
+    assistance_class: AssistanceClass
+    certification: CertificationRead | None
+    images: list[str]
+    weight_grams: int | None
+    shelf_life_days: int | None
+    status: ProductStatus
+    status_reason: str | None = Field(
+        description="Why the product is in its status (the rejection reason), if anyone said."
+    )
+    version: int = Field(description='Bumped by every change; the `ETag` is `"<version>"`.')
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProductSort(enum.StrEnum):
+    newest = "newest"
+    price_asc = "price_asc"
+    price_desc = "price_desc"
+    best_selling = "best_selling"
+
+
+class IfMatch:
+    """A parsed `If-Match` header: `*`, or a list of entity tags (`"3"`, `W/"3"`)."""
+
+    __slots__ = ("any", "versions")
+
+    def __init__(self, header: str) -> None:
+        self.any = False
+        self.versions: set[int] = set()
+        for raw in header.split(","):
+            tag = raw.strip()
+            if tag == "*":
+                self.any = True
+                continue
+            if tag.startswith("W/"):
+                tag = tag[2:]
+            tag = tag.strip('"')
+            if tag.isascii() and tag.isdigit() and len(tag) <= 18:
+                self.versions.add(int(tag))
+
+    def matches(self, version: int) -> bool:
+        return self.any or version in self.versions
