@@ -75,8 +75,7 @@ class RequestContextMiddleware:
             raise
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = _route_template(scope)
             metrics.observe(scope["method"], template, status_holder[0], elapsed)
             access_log.info(
                 "request",
@@ -90,6 +89,32 @@ class RequestContextMiddleware:
                 },
             )
             request_id_var.reset(token)
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's full template (`/api/v1/products/{product_id}`), a bounded label.
+
+    FastAPI ≥ 0.16x keeps included routers whole, so `scope["route"].path` lacks the include
+    prefixes (`/products/{product_id}`). Prefer the prefixed template FastAPI records in its scope;
+    otherwise rebuild it: the literal prefix is what precedes the part of the path the route's
+    own pattern matches."""
+    route = scope.get("route")
+    if route is None:
+        return "unmatched"
+    context = (scope.get("fastapi") or {}).get("effective_route_context")
+    full = getattr(context, "path_format", None)
+    if isinstance(full, str) and full:
+        return full
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not isinstance(template, str) or not template:
+        return "unmatched"
+    pattern = getattr(route, "path_regex", None)
+    path: str = scope.get("path", "")
+    if pattern is not None and not pattern.match(path):
+        for i, ch in enumerate(path):
+            if ch == "/" and i > 0 and pattern.match(path[i:]):
+                return path[:i] + template
+    return template
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
