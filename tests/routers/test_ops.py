@@ -68,6 +68,7 @@ async def test_metrics_count_requests_by_route_template(client):
     assert "shanhai_http_requests_total" in text
     assert "shanhai_http_request_duration_seconds_bucket" in text
     assert 'route="/healthz"' in text
+    assert 'route="/api/v1/categories"' in text
     # An unknown path is one label, not one per path (bounded cardinality).
     assert 'route="unmatched"' in text
     assert "/no/such/path/123" not in text
@@ -83,3 +84,11 @@ async def test_metrics_use_the_template_not_the_concrete_path(app, client):
     text = (await client.get("/metrics")).text
     assert 'route="/api/v1/_probe/{item_id}"' in text
     assert "/_probe/41" not in text
+
+
+async def test_metrics_label_routes_of_included_routers_with_their_prefix(client):
+    product_id = "0b7e3f4a-0000-4000-8000-000000000001"
+    await client.get(f"/api/v1/products/{product_id}")  # 404, but the route matched
+    text = (await client.get("/metrics")).text
+    assert 'route="/api/v1/products/{product_id}"' in text
+    assert product_id not in text
