@@ -12,6 +12,7 @@ from app.core.db import Database
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
+from app.integrations.stripe import StripeGateway
 from app.routers import audit, auth, catalog, merchants, ops, users
 
 API_PREFIX = "/api/v1"
@@ -45,6 +46,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.stripe = (
+        StripeGateway(
+            settings.stripe_api_key,
+            webhook_secret=settings.stripe_webhook_secret,
+            api_base=settings.stripe_api_base,
+            timeout_seconds=settings.stripe_timeout_seconds,
+        )
+        if settings.stripe_api_key
+        else None
+    )
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
 

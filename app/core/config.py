@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
+    stripe_timeout_seconds: float = Field(default=10, gt=0, le=60)
+
+    # Where buyers send bank transfers (shown in the payment instructions).
+    platform_bank_name: str = "中国农业银行淳安县支行"
+    platform_bank_account_name: str = "淳安县山海消费帮扶服务有限公司"
+    platform_bank_account_no: str = "19-110101-04-000000-1"
+    public_base_url: str = "http://127.0.0.1:8000"
 
     east_region_codes: Annotated[list[str], NoDecode] = ["330127"]
     west_region_codes: Annotated[list[str], NoDecode] = ["513335"]

@@ -9,7 +9,8 @@ How it stays correct across API processes: on PostgreSQL the claim is committed 
 transaction of its own before the work starts, so a concurrent duplicate sees it at once; the
 stored response is written in the request's own transaction, so the answer and its effects land
 together or not at all. A request that fails releases its claim, so a retry with the same key
-runs again (e.g. after Stripe was down). On SQLite every write transaction holds the database's
+runs again (e.g. after Stripe was down); use cases that commit in phases around a provider call
+are written to resume where a failed attempt stopped. On SQLite every write transaction holds the database's
 single write lock from its start, so requests with one key run one after the other: the claim
 lives in the request's transaction and a duplicate sees either nothing or the completed answer.
 """
@@ -171,10 +172,12 @@ async def run_idempotent(
     try:
         status, result = await handler()
     except BaseException:
-        if not db.is_sqlite:
-            async with db.sessionmaker() as release:
-                await release.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claim_id))
-                await release.commit()
+        # Undo what the request had not committed, then free the key so that a retry runs
+        # again (a use case that calls a provider may have committed its claim already).
+        await session.rollback()
+        async with db.sessionmaker() as release:
+            await release.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claim_id))
+            await release.commit()
         raise
     content = jsonable_encoder(result)
     await session.execute(

@@ -1,0 +1,34 @@
+"""Errors of checkout and the order lifecycle."""
+
+from __future__ import annotations
+
+from app.core.errors import AppError, Conflict, NotFound
+
+
+class OrderNotFound(NotFound):
+    code = "order_not_found"
+
+
+class MerchantOrderNotFound(NotFound):
+    code = "merchant_order_not_found"
+
+
+class InsufficientStock(Conflict):
+    code = "insufficient_stock"
+
+
+class ProductUnavailable(Conflict):
+    code = "product_unavailable"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+class OrderInProgress(Conflict):
+    code = "orders_in_progress"
+
+
+class InvalidOrderLine(AppError):
+    status = 422
+    code = "invalid_order_line"

@@ -1,0 +1,444 @@
+"""Checkout and the order lifecycle that involves no payment provider.
+
+Every function that changes an order first locks the order row (`lock_order`), so operations on
+one order run one at a time on PostgreSQL (SQLite serialises all writers anyway). Stock is taken
+with conditional UPDATEs in product-id order. Nothing here calls the network.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Select, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.core.errors import Forbidden
+from app.core.time import SHANGHAI, utcnow
+from app.models import (
+    Merchant,
+    MerchantOrder,
+    MerchantOrderStatus,
+    MerchantStatus,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Payment,
+    Product,
+    ProductStatus,
+    Refund,
+    RefundLine,
+    Role,
+    User,
+)
+from app.orders.errors import (
+    InsufficientStock,
+    OrderNotFound,
+    ProductUnavailable,
+)
+from app.orders.schemas import (
+    MerchantOrderRead,
+    OrderCreate,
+    OrderLineRead,
+    OrderRead,
+    PaymentSummary,
+    RefundLineRead,
+    RefundRead,
+    ShippingAddress,
+)
+
+
+async def _next_order_number(session: AsyncSession) -> int:
+    if session.get_bind().dialect.name == "postgresql":
+        return int(await session.scalar(text("SELECT nextval('order_number_seq')")) or 0)
+    # SQLite: writers are serialised by the database lock, so max + 1 cannot collide.
+    current = await session.scalar(select(func.coalesce(func.max(Order.number), 0)))
+    return int(current or 0) + 1
+
+
+def _merge_lines(data: OrderCreate) -> dict[uuid.UUID, int]:
+    quantities: dict[uuid.UUID, int] = {}
+    for line in data.lines:
+        quantities[line.product_id] = quantities.get(line.product_id, 0) + line.quantity
+    for product_id, quantity in quantities.items():
+        if quantity > 9999:
+            raise InsufficientStock(
+                f"At most 9999 units of product {product_id} in one order.",
+                extra={"product_id": str(product_id)},
+            )
+    return quantities
+
+
+async def place_order(
+    session: AsyncSession, buyer: User, data: OrderCreate, settings: Settings
+) -> OrderRead:
+    """Price the lines from the catalogue, reserve all stock or none, and create the order.
+
+    Raises ProductUnavailable (409) for a product that is not on sale and InsufficientStock (409)
+    naming the product whose stock is short. Locks the product rows it reserves, in id order.
+    """
+    if buyer.role != Role.buyer:
+        raise Forbidden("Only buyers place orders.")
+    quantities = _merge_lines(data)
+    product_ids = sorted(quantities)
+    rows = (
+        await session.execute(
+            select(
+                Product.id,
+                Product.merchant_id,
+                Product.name,
+                Product.unit,
+                Product.price_fen,
+                Product.category_slug,
+                Product.assistance_class,
+                Product.origin_township,
+                Product.cert_no,
+                Product.cert_valid_from,
+                Product.cert_valid_to,
+            )
+            .join(Merchant, Merchant.id == Product.merchant_id)
+            .where(
+                Product.id.in_(product_ids),
+                Product.status == ProductStatus.active,
+                Merchant.status == MerchantStatus.approved,
+            )
+        )
+    ).all()
+    products = {row.id: row for row in rows}
+    for product_id in product_ids:
+        if product_id not in products:
+            raise ProductUnavailable(
+                f"Product {product_id} is not on sale.", extra={"product_id": str(product_id)}
+            )
+
+    for product_id in product_ids:  # id order: concurrent checkouts never deadlock
+        quantity = quantities[product_id]
+        result = await session.execute(
+            update(Product)
+            .where(
+                Product.id == product_id,
+                Product.stock >= quantity,
+                Product.status == ProductStatus.active,
+            )
+            .values(stock=Product.stock - quantity)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            product = products[product_id]
+            raise InsufficientStock(
+                f"Not enough stock of {product.name} for {quantity} {product.unit}.",
+                extra={"product_id": str(product_id)},
+            )
+
+    now = utcnow()
+    number = await _next_order_number(session)
+    order_id = uuid.uuid4()
+    order_no = f"SH{now.astimezone(SHANGHAI):%Y%m%d}{number:08d}"
+
+    by_merchant: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for line in data.lines:  # keep the buyer's order of lines, merged duplicates once
+        product = products[line.product_id]
+        if line.product_id not in by_merchant[product.merchant_id]:
+            by_merchant[product.merchant_id].append(line.product_id)
+
+    merchant_rows: list[dict[str, object]] = []
+    line_rows: list[dict[str, object]] = []
+    reads: list[MerchantOrderRead] = []
+    total = 0
+    position = 0
+    for merchant_id, pids in by_merchant.items():
+        mo_id = uuid.uuid4()
+        subtotal = 0
+        line_reads: list[OrderLineRead] = []
+        for pid in pids:
+            product = products[pid]
+            quantity = quantities[pid]
+            line_total = product.price_fen * quantity
+            line_id = uuid.uuid4()
+            subtotal += line_total
+            line_rows.append(
+                {
+                    "id": line_id,
+                    "order_id": order_id,
+                    "merchant_order_id": mo_id,
+                    "product_id": pid,
+                    "position": position,
+                    "name": product.name,
+                    "unit": product.unit,
+                    "unit_price_fen": product.price_fen,
+                    "quantity": quantity,
+                    "line_total_fen": line_total,
+                    "refunded_quantity": 0,
+                    "category_slug": product.category_slug,
+                    "assistance_class": product.assistance_class,
+                    "origin_township": product.origin_township,
+                    "cert_no": product.cert_no,
+                    "cert_valid_from": product.cert_valid_from,
+                    "cert_valid_to": product.cert_valid_to,
+                }
+            )
+            position += 1
+            line_reads.append(
+                OrderLineRead(
+                    id=line_id,
+                    product_id=pid,
+                    name=product.name,
+                    unit=product.unit,
+                    unit_price_fen=product.price_fen,
+                    quantity=quantity,
+                    line_total_fen=line_total,
+                    refunded_quantity=0,
+                )
+            )
+        total += subtotal
+        merchant_rows.append(
+            {
+                "id": mo_id,
+                "order_id": order_id,
+                "merchant_id": merchant_id,
+                "status": MerchantOrderStatus.pending_payment,
+                "subtotal_fen": subtotal,
+                "refunded_fen": 0,
+                "commission_fen": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        reads.append(
+            MerchantOrderRead(
+                id=mo_id,
+                order_id=order_id,
+                merchant_id=merchant_id,
+                status=MerchantOrderStatus.pending_payment,
+                subtotal_fen=subtotal,
+                refunded_fen=0,
+                carrier=None,
+                tracking_no=None,
+                shipped_at=None,
+                completed_at=None,
+                lines=line_reads,
+            )
+        )
+
+    expires_at = now + timedelta(minutes=settings.payment_timeout_minutes)
+    address = data.shipping_address
+    await session.execute(
+        insert(Order).values(
+            id=order_id,
+            number=number,
+            order_no=order_no,
+            buyer_id=buyer.id,
+            buyer_region_code=buyer.region_code,
+            buyer_type=buyer.buyer_type,
+            status=OrderStatus.pending_payment,
+            payment_method=data.payment_method,
+            total_fen=total,
+            refunded_fen=0,
+            ship_recipient=address.recipient,
+            ship_phone=address.phone,
+            ship_region_code=address.region_code,
+            ship_address=address.address,
+            note=data.note or None,
+            expires_at=expires_at,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    await session.execute(insert(MerchantOrder), merchant_rows)
+    await session.execute(insert(OrderLine), line_rows)
+    return OrderRead(
+        id=order_id,
+        order_no=order_no,
+        status=OrderStatus.pending_payment,
+        buyer_id=buyer.id,
+        payment_method=data.payment_method,
+        total_fen=total,
+        refunded_fen=0,
+        shipping_address=address,
+        note=data.note or None,
+        expires_at=expires_at,
+        paid_at=None,
+        cancelled_at=None,
+        cancel_reason=None,
+        completed_at=None,
+        created_at=now,
+        merchant_orders=reads,
+        refunds=[],
+        payments=[],
+    )
+
+
+# Reading orders ---------------------------------------------------------------------------------
+
+
+async def get_visible_order(session: AsyncSession, user: User, order_id: uuid.UUID) -> Order:
+    """A buyer sees its own orders, an admin all; anyone else's order is 404 to a buyer."""
+    if user.role not in (Role.buyer, Role.admin):
+        raise Forbidden("Orders are read by their buyer and by admins.")
+    order = await session.get(Order, order_id)
+    if order is None or (user.role == Role.buyer and order.buyer_id != user.id):
+        raise OrderNotFound("No such order.")
+    return order
+
+
+def _address(order: Order) -> ShippingAddress:
+    return ShippingAddress.model_construct(
+        recipient=order.ship_recipient,
+        phone=order.ship_phone,
+        region_code=order.ship_region_code,
+        address=order.ship_address,
+    )
+
+
+@dataclass(slots=True)
+class _OrderParts:
+    merchant_orders: dict[uuid.UUID, list[MerchantOrderRead]]
+    refunds: dict[uuid.UUID, list[RefundRead]]
+    payments: dict[uuid.UUID, list[PaymentSummary]]
+
+
+async def _load_parts(session: AsyncSession, order_ids: list[uuid.UUID]) -> _OrderParts:
+    """Merchant orders with lines, refunds with lines and payments of these orders: 5 queries."""
+    lines_by_mo: dict[uuid.UUID, list[OrderLineRead]] = defaultdict(list)
+    for line in await session.scalars(
+        select(OrderLine).where(OrderLine.order_id.in_(order_ids)).order_by(OrderLine.position)
+    ):
+        lines_by_mo[line.merchant_order_id].append(
+            OrderLineRead(
+                id=line.id,
+                product_id=line.product_id,
+                name=line.name,
+                unit=line.unit,
+                unit_price_fen=line.unit_price_fen,
+                quantity=line.quantity,
+                line_total_fen=line.line_total_fen,
+                refunded_quantity=line.refunded_quantity,
+            )
+        )
+    merchant_orders: dict[uuid.UUID, list[MerchantOrderRead]] = defaultdict(list)
+    for mo in await session.scalars(
+        select(MerchantOrder)
+        .where(MerchantOrder.order_id.in_(order_ids))
+        .order_by(MerchantOrder.created_at, MerchantOrder.id)
+    ):
+        merchant_orders[mo.order_id].append(merchant_order_read(mo, lines_by_mo[mo.id]))
+    refund_lines: dict[uuid.UUID, list[RefundLineRead]] = defaultdict(list)
+    refunds: dict[uuid.UUID, list[RefundRead]] = defaultdict(list)
+    refund_rows = list(
+        await session.scalars(
+            select(Refund).where(Refund.order_id.in_(order_ids)).order_by(Refund.created_at)
+        )
+    )
+    if refund_rows:
+        for rl in await session.scalars(
+            select(RefundLine).where(RefundLine.refund_id.in_([r.id for r in refund_rows]))
+        ):
+            refund_lines[rl.refund_id].append(
+                RefundLineRead(
+                    order_line_id=rl.order_line_id, quantity=rl.quantity, amount_fen=rl.amount_fen
+                )
+            )
+    for refund in refund_rows:
+        refunds[refund.order_id].append(refund_read(refund, refund_lines[refund.id]))
+    payments: dict[uuid.UUID, list[PaymentSummary]] = defaultdict(list)
+    for payment in await session.scalars(
+        select(Payment).where(Payment.order_id.in_(order_ids)).order_by(Payment.created_at)
+    ):
+        payments[payment.order_id].append(
+            PaymentSummary(
+                id=payment.id,
+                provider=payment.provider,
+                status=payment.status,
+                amount_fen=payment.amount_fen,
+                created_at=payment.created_at,
+                succeeded_at=payment.succeeded_at,
+            )
+        )
+    return _OrderParts(merchant_orders, refunds, payments)
+
+
+def merchant_order_read(mo: MerchantOrder, lines: list[OrderLineRead]) -> MerchantOrderRead:
+    return MerchantOrderRead(
+        id=mo.id,
+        order_id=mo.order_id,
+        merchant_id=mo.merchant_id,
+        status=mo.status,
+        subtotal_fen=mo.subtotal_fen,
+        refunded_fen=mo.refunded_fen,
+        carrier=mo.carrier,
+        tracking_no=mo.tracking_no,
+        shipped_at=mo.shipped_at,
+        completed_at=mo.completed_at,
+        lines=lines,
+    )
+
+
+def refund_read(refund: Refund, lines: list[RefundLineRead]) -> RefundRead:
+    return RefundRead(
+        id=refund.id,
+        order_id=refund.order_id,
+        merchant_order_id=refund.merchant_order_id,
+        kind=refund.kind,
+        status=refund.status,
+        amount_fen=refund.amount_fen,
+        reason=refund.reason,
+        reject_reason=refund.reject_reason,
+        failure_message=refund.failure_message,
+        lines=lines,
+        created_at=refund.created_at,
+        decided_at=refund.decided_at,
+        succeeded_at=refund.succeeded_at,
+    )
+
+
+def _order_read(order: Order, parts: _OrderParts) -> OrderRead:
+    return OrderRead(
+        id=order.id,
+        order_no=order.order_no,
+        status=order.status,
+        buyer_id=order.buyer_id,
+        payment_method=order.payment_method,
+        total_fen=order.total_fen,
+        refunded_fen=order.refunded_fen,
+        shipping_address=_address(order),
+        note=order.note,
+        expires_at=order.expires_at,
+        paid_at=order.paid_at,
+        cancelled_at=order.cancelled_at,
+        cancel_reason=order.cancel_reason,
+        completed_at=order.completed_at,
+        created_at=order.created_at,
+        merchant_orders=parts.merchant_orders.get(order.id, []),
+        refunds=parts.refunds.get(order.id, []),
+        payments=parts.payments.get(order.id, []),
+    )
+
+
+async def read_order(session: AsyncSession, order_id: uuid.UUID) -> OrderRead:
+    order = await session.scalar(
+        select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
+    )
+    if order is None:
+        raise OrderNotFound("No such order.")
+    return _order_read(order, await _load_parts(session, [order.id]))
+
+
+async def read_orders(session: AsyncSession, orders: list[Order]) -> list[OrderRead]:
+    if not orders:
+        return []
+    parts = await _load_parts(session, [o.id for o in orders])
+    return [_order_read(o, parts) for o in orders]
+
+
+def orders_query(user: User, status: OrderStatus | None) -> Select[Order]:
+    query = select(Order)
+    if user.role == Role.buyer:
+        query = query.where(Order.buyer_id == user.id)
+    elif user.role != Role.admin:
+        raise Forbidden("Orders are listed for their buyer and for admins.")
+    if status is not None:
+        query = query.where(Order.status == status)
+    return query
