@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.accounts.schemas import Email
 from app.core.validators import MainlandMobile, RegionCode
 from app.models import Merchant, MerchantKind, MerchantRole, MerchantStatus, User
 
@@ -239,11 +240,7 @@ class ReasonAction(BaseModel):
 class MemberCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, to_lower=True, min_length=3, max_length=254),
-        Field(description="E-mail of an existing buyer account (case-insensitive)."),
-    ]
+    email: Email = Field(description="E-mail of an existing buyer account (case-insensitive).")
     role: Literal["staff"] = Field(
         default="staff", description='Only `"staff"`: a merchant has exactly one owner.'
     )

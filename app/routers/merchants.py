@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Response, status
+from fastapi import APIRouter, Body, Path, Query, Response, status
 
 from app.accounts.deps import AdminUser, CurrentUser, OptionalUser
 from app.core.db import Session
@@ -25,13 +25,43 @@ from app.models import MerchantKind, MerchantStatus
 
 router = APIRouter(prefix="/merchants", tags=["merchants"])
 
+MerchantId = Annotated[uuid.UUID, Path(description="The merchant's id.")]
+MemberId = Annotated[uuid.UUID, Path(description="The member's user id.")]
+
+_E401 = {"description": "`not_authenticated` / `invalid_token`."}
+_E404 = {
+    "description": "`merchant_not_found`: no such merchant, or one that is not approved and "
+    "not the caller's."
+}
+_ADMIN_ACTION: dict[int | str, dict[str, Any]] = {
+    401: _E401,
+    403: {"description": "`forbidden`: only admins decide."},
+    404: {"description": "`merchant_not_found`."},
+    409: {"description": "`invalid_transition`, with `from` and `to`."},
+}
+_OWNER_ONLY: dict[int | str, dict[str, Any]] = {
+    401: _E401,
+    403: {"description": "`forbidden`: only the merchant's owner."},
+    404: _E404,
+}
+
 NoFieldsBody = Annotated[
     EmptyAction | None,
     Body(description="`{}`; the body may also be left out."),
 ]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=MerchantRead)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MerchantRead,
+    responses={
+        401: _E401,
+        403: {"description": "`forbidden`: admins and officials cannot apply."},
+        409: {"description": "`already_merchant` or `uscc_taken`."},
+        422: {"description": "`validation_error`, or `invalid_uscc` (check character)."},
+    },
+)
 async def apply_for_merchant(
     body: MerchantCreate, user: CurrentUser, session: Session
 ) -> MerchantRead:
@@ -78,9 +108,9 @@ async def list_merchants(
     )
 
 
-@router.get("/{merchant_id}", response_model=MerchantRead | MerchantPublic)
+@router.get("/{merchant_id}", response_model=MerchantRead | MerchantPublic, responses={404: _E404})
 async def get_merchant(
-    merchant_id: uuid.UUID, session: Session, viewer: OptionalUser
+    merchant_id: MerchantId, session: Session, viewer: OptionalUser
 ) -> MerchantRead | MerchantPublic:
     """One merchant. Its members and admins get every field (`MerchantRead`) in any status;
     anyone else gets the public fields of an approved merchant, and `404 merchant_not_found`
@@ -89,9 +119,22 @@ async def get_merchant(
     return MerchantRead.from_model(merchant) if full else MerchantPublic.from_model(merchant)
 
 
-@router.patch("/{merchant_id}", response_model=MerchantRead)
+@router.patch(
+    "/{merchant_id}",
+    response_model=MerchantRead,
+    responses={
+        401: _E401,
+        403: {
+            "description": "`forbidden`: not the owner or an admin, or a field the owner may "
+            "not change (named in `fields`)."
+        },
+        404: _E404,
+        409: {"description": "`uscc_taken`."},
+        422: {"description": "`validation_error`, or `invalid_uscc`."},
+    },
+)
 async def update_merchant(
-    merchant_id: uuid.UUID, body: MerchantUpdate, user: CurrentUser, session: Session
+    merchant_id: MerchantId, body: MerchantUpdate, user: CurrentUser, session: Session
 ) -> MerchantRead:
     """Change a merchant; fields left out stay as they are, `linked_households` and
     `bank_account` are replaced as a whole, `null` is refused (422).
@@ -105,9 +148,9 @@ async def update_merchant(
     return MerchantRead.from_model(merchant)
 
 
-@router.post("/{merchant_id}/approve", response_model=MerchantRead)
+@router.post("/{merchant_id}/approve", response_model=MerchantRead, responses=_ADMIN_ACTION)
 async def approve_merchant(
-    merchant_id: uuid.UUID, admin: AdminUser, session: Session, body: NoFieldsBody = None
+    merchant_id: MerchantId, admin: AdminUser, session: Session, body: NoFieldsBody = None
 ) -> MerchantRead:
     """Admin: `pending` → `approved` (the merchant may sell). Otherwise
     `409 invalid_transition`, naming the current and wanted status in `from` and `to`."""
@@ -115,9 +158,9 @@ async def approve_merchant(
     return MerchantRead.from_model(merchant)
 
 
-@router.post("/{merchant_id}/reject", response_model=MerchantRead)
+@router.post("/{merchant_id}/reject", response_model=MerchantRead, responses=_ADMIN_ACTION)
 async def reject_merchant(
-    merchant_id: uuid.UUID, body: ReasonAction, admin: AdminUser, session: Session
+    merchant_id: MerchantId, body: ReasonAction, admin: AdminUser, session: Session
 ) -> MerchantRead:
     """Admin: `pending` → `rejected`, with a `reason` (1–500 characters) that the merchant's
     members see in `status_reason`. Rejection is final. Otherwise `409 invalid_transition`."""
@@ -125,9 +168,9 @@ async def reject_merchant(
     return MerchantRead.from_model(merchant)
 
 
-@router.post("/{merchant_id}/suspend", response_model=MerchantRead)
+@router.post("/{merchant_id}/suspend", response_model=MerchantRead, responses=_ADMIN_ACTION)
 async def suspend_merchant(
-    merchant_id: uuid.UUID, body: ReasonAction, admin: AdminUser, session: Session
+    merchant_id: MerchantId, body: ReasonAction, admin: AdminUser, session: Session
 ) -> MerchantRead:
     """Admin: `approved` → `suspended`, with a `reason`. The merchant leaves the public lists
     and its products the storefront; its open orders still complete.
@@ -136,9 +179,9 @@ async def suspend_merchant(
     return MerchantRead.from_model(merchant)
 
 
-@router.post("/{merchant_id}/reinstate", response_model=MerchantRead)
+@router.post("/{merchant_id}/reinstate", response_model=MerchantRead, responses=_ADMIN_ACTION)
 async def reinstate_merchant(
-    merchant_id: uuid.UUID, admin: AdminUser, session: Session, body: NoFieldsBody = None
+    merchant_id: MerchantId, admin: AdminUser, session: Session, body: NoFieldsBody = None
 ) -> MerchantRead:
     """Admin: `suspended` → `approved`; `status_reason` is cleared and `approved_at` keeps the
     first approval. Otherwise `409 invalid_transition`."""
@@ -147,10 +190,17 @@ async def reinstate_merchant(
 
 
 @router.post(
-    "/{merchant_id}/members", status_code=status.HTTP_201_CREATED, response_model=MemberRead
+    "/{merchant_id}/members",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MemberRead,
+    responses={
+        **_OWNER_ONLY,
+        404: {"description": "`merchant_not_found` or `user_not_found` (no such e-mail)."},
+        409: {"description": "`not_a_buyer`."},
+    },
 )
 async def add_member(
-    merchant_id: uuid.UUID, body: MemberCreate, user: CurrentUser, session: Session
+    merchant_id: MerchantId, body: MemberCreate, user: CurrentUser, session: Session
 ) -> MemberRead:
     """Owner: add an existing buyer account, found by e-mail, as `staff` (its role becomes
     `merchant`). Unknown e-mail: `404 user_not_found`; an account that is not a buyer (a member
@@ -159,9 +209,17 @@ async def add_member(
     return MemberRead.from_model(member)
 
 
-@router.get("/{merchant_id}/members", response_model=Page[MemberRead])
+@router.get(
+    "/{merchant_id}/members",
+    response_model=Page[MemberRead],
+    responses={
+        401: _E401,
+        403: {"description": "`forbidden`: only its members and admins."},
+        404: _E404,
+    },
+)
 async def list_members(
-    merchant_id: uuid.UUID,
+    merchant_id: MerchantId,
     user: CurrentUser,
     session: Session,
     limit: Limit = 20,
@@ -175,9 +233,17 @@ async def list_members(
     return Page[MemberRead](items=[MemberRead.from_model(u) for u in rows], next_cursor=next_cursor)
 
 
-@router.delete("/{merchant_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{merchant_id}/members/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        **_OWNER_ONLY,
+        404: {"description": "`merchant_not_found` or `member_not_found`."},
+        409: {"description": "`cannot_remove_owner`."},
+    },
+)
 async def remove_member(
-    merchant_id: uuid.UUID, user_id: uuid.UUID, user: CurrentUser, session: Session
+    merchant_id: MerchantId, user_id: MemberId, user: CurrentUser, session: Session
 ) -> Response:
     """Owner: remove a staff member; the account becomes a `buyer` again. The owner cannot be
     removed (`409 cannot_remove_owner`); a user who is not a member: `404 member_not_found`."""
