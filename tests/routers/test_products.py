@@ -87,7 +87,7 @@ async def test_staff_creates_with_only_required_fields(client, session, app):
 
 
 async def test_a_pending_merchant_may_prepare_its_catalogue(client, session, app):
-    merchant, owner = await make_merchant(session, status=MerchantStatus.pending)
+    _merchant, owner = await make_merchant(session, status=MerchantStatus.pending)
     r = await client.post(f"{API}/products", json=product_body(), headers=auth(app, owner))
     assert r.status_code == 201
     # ... but nothing of it is public while the merchant is pending
@@ -95,7 +95,7 @@ async def test_a_pending_merchant_may_prepare_its_catalogue(client, session, app
 
 
 async def test_a_rejected_merchant_cannot_create(client, session, app):
-    merchant, owner = await make_merchant(session, status=MerchantStatus.rejected)
+    _merchant, owner = await make_merchant(session, status=MerchantStatus.rejected)
     r = await client.post(f"{API}/products", json=product_body(), headers=auth(app, owner))
     assert r.status_code == 403
     assert r.json()["code"] == "merchant_rejected"
