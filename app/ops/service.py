@@ -19,13 +19,13 @@ READINESS_TIMEOUT_SECONDS = 2.0
 async def check_database(
     db: Database, *, within_seconds: float = READINESS_TIMEOUT_SECONDS
 ) -> None:
-    """Run `SELECT 1` on a pooled connection within `within_seconds`.
+    """Run `SELECT 1` on a pooled connection (autocommit on PostgreSQL) within `within_seconds`.
 
     Raises `NotReady` (503) when the database refuses, fails or does not answer in time.
     """
     try:
         async with asyncio.timeout(within_seconds):
-            async with db.engine.connect() as conn:
+            async with db.read_engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
     except Exception as exc:  # any failure to answer means "not ready", never a 500
         logger.warning("readiness check failed", extra={"error": type(exc).__name__})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import httpx
 
 from app.core.config import Settings
@@ -49,6 +52,33 @@ async def test_readyz_is_503_problem_when_the_database_does_not_answer():
     assert body["status"] == 503
     assert "Traceback" not in r.text
     assert "127.0.0.1" not in r.text  # no connection details leak
+
+
+async def test_readyz_gives_up_on_a_database_that_hangs():
+    # A server that accepts connections and never says a word.
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    app = create_app(
+        Settings(
+            _env_file=None,
+            environment="test",
+            database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{port}/x",
+            secret_key="k",
+        )
+    )
+    transport = httpx.ASGITransport(app=app)
+    started = time.monotonic()
+    try:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", timeout=30
+        ) as c:
+            r = await c.get("/readyz")
+    finally:
+        await app.state.db.dispose()
+        server.close()
+    assert r.status_code == 503
+    assert r.json()["code"] == "not_ready"
+    assert time.monotonic() - started < 10
 
 
 async def test_ops_endpoints_are_outside_the_api_prefix(client):
