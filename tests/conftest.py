@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.db import Database
+from app.core.db import Database, create_engine
 from app.core.migrations import upgrade
 from app.main import create_app
 from app.models import Base
@@ -95,8 +95,13 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def session(app: FastAPI) -> AsyncIterator[AsyncSession]:
-    """A session on the app's database for arranging data; commit what the app should see."""
-    db: Database = app.state.db
-    async with db.sessionmaker() as s:
-        yield s
+async def session(app: FastAPI, database_url: str) -> AsyncIterator[AsyncSession]:
+    """A session on the app's database for arranging and inspecting data; commit what the app
+    should see. Its own engine lets the driver manage transactions, so on SQLite its reads hold
+    no lock and never see a stale snapshot while the app writes."""
+    engine = create_engine(database_url, for_writes=False)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as s:
+            yield s
+    finally:
+        await engine.dispose()

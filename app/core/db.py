@@ -41,12 +41,16 @@ def _sqlite_no_autobegin(dbapi_connection: Any, _: Any) -> None:
     dbapi_connection.isolation_level = None
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, for_writes: bool = True, **kwargs: Any) -> AsyncEngine:
+    """An engine for `url`. On SQLite, a write engine starts every transaction with BEGIN
+    IMMEDIATE; a read engine (`for_writes=False`) leaves transactions to the driver, which runs
+    SELECTs outside any transaction, so readers never hold the write lock."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "connect", _sqlite_no_autobegin)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+        if for_writes:
+            event.listen(engine.sync_engine, "connect", _sqlite_no_autobegin)
+            event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
@@ -63,7 +67,7 @@ class Database:
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # One statement, one round trip: no BEGIN/COMMIT around the public catalogue reads.
         self.read_engine: AsyncEngine = (
-            self.engine
+            create_engine(url, for_writes=False)
             if self.is_sqlite
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
@@ -74,6 +78,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine.sync_engine is not self.engine.sync_engine:
+            await self.read_engine.dispose()
 
 
 def get_database(request: Request) -> Database:

@@ -200,6 +200,12 @@ class StripeGateway:
         )
         return _refund(obj)
 
+    async def retrieve_refund(self, refund_id: str) -> ProviderRefund:
+        obj = await self._call(
+            "refunds.retrieve", self._client.v1.refunds.retrieve_async(refund_id)
+        )
+        return _refund(obj)
+
     async def create_connected_account(self, *, merchant_id: uuid.UUID) -> ConnectedAccount:
         obj = await self._call(
             "accounts.create",

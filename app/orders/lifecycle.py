@@ -123,11 +123,9 @@ def _assert_shippable_statuses(merchant_orders: list[MerchantOrder]) -> None:
             )
 
 
-async def cancel_order_in_db(
-    session: AsyncSession, order: Order, reason: str
-) -> tuple[list[MerchantOrder], int]:
+async def cancel_order_in_db(session: AsyncSession, order: Order, reason: str) -> int:
     """Cancel an unshipped order: stock back, merchant orders cancelled. The caller holds the
-    order lock and deals with payments. Returns the merchant orders and the money to refund."""
+    order lock and deals with payments. Returns the money to refund."""
     if order.status not in OPEN_ORDER_STATUSES:
         raise InvalidTransition(f"An order that is {order.status} cannot be cancelled.")
     merchant_orders = list(
@@ -165,7 +163,7 @@ async def cancel_order_in_db(
     order.cancelled_at = now
     order.cancel_reason = reason
     await session.flush()
-    return merchant_orders, refund_due
+    return refund_due
 
 
 async def get_merchant_order_for_member(
@@ -206,23 +204,29 @@ async def ship_merchant_order(
     return mo
 
 
-async def _complete(session: AsyncSession, mo: MerchantOrder) -> None:
-    now = utcnow()
-    mo.status = MerchantOrderStatus.completed
-    mo.completed_at = now
-    await session.flush()
+async def complete_order_if_done(session: AsyncSession, order_id: uuid.UUID) -> None:
+    """A paid order completes when each merchant order is completed or was cancelled."""
     statuses = set(
         await session.scalars(
-            select(MerchantOrder.status).where(MerchantOrder.order_id == mo.order_id)
+            select(MerchantOrder.status).where(MerchantOrder.order_id == order_id)
         )
     )
-    if statuses <= {MerchantOrderStatus.completed, MerchantOrderStatus.cancelled}:
+    done = {MerchantOrderStatus.completed, MerchantOrderStatus.cancelled}
+    if statuses <= done and MerchantOrderStatus.completed in statuses:
+        now = utcnow()
         await session.execute(
             update(Order)
-            .where(Order.id == mo.order_id, Order.status == OrderStatus.paid)
+            .where(Order.id == order_id, Order.status == OrderStatus.paid)
             .values(status=OrderStatus.completed, completed_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         )
+
+
+async def _complete(session: AsyncSession, mo: MerchantOrder) -> None:
+    mo.status = MerchantOrderStatus.completed
+    mo.completed_at = utcnow()
+    await session.flush()
+    await complete_order_if_done(session, mo.order_id)
 
 
 async def confirm_receipt(

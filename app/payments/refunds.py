@@ -1,0 +1,493 @@
+"""Refunds: asking, deciding, and returning the money through the original payment.
+
+A refund moves in two steps. Approval (one transaction, under the order lock) takes effect on our
+side: refunded quantities, unshipped units back in stock, the merchant's payable and commission
+reduced, the money moved to `refunds_in_transit`. Then, after that transaction has committed (no
+lock is held across the network), `settle_with_provider` asks Stripe to refund (idempotency key
+from our refund id) or records a bank refund, and the refund becomes `succeeded` (or `failed`,
+which reverses the approval's postings). A refund left `approved` because the provider could not
+be reached is picked up again by the next approval attempt or by the jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.service import record
+from app.core.errors import Forbidden
+from app.core.money import apply_bps
+from app.core.time import utcnow
+from app.integrations.stripe import PaymentProviderError, PaymentProviderUnavailable, StripeGateway
+from app.ledger.service import Leg, post
+from app.models import (
+    LedgerAccount,
+    LedgerEntry,
+    MerchantOrder,
+    MerchantOrderStatus,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Product,
+    Refund,
+    RefundKind,
+    RefundLine,
+    RefundStatus,
+    Role,
+    User,
+)
+from app.orders.errors import InvalidTransition
+from app.orders.lifecycle import complete_order_if_done, lock_order, restock_lines
+from app.orders.service import get_visible_order
+from app.payments.errors import (
+    InvalidRefundLine,
+    OrderNotRefundable,
+    RefundExceedsPurchase,
+    RefundNotFound,
+    RefundSpansMerchants,
+)
+from app.payments.schemas import RefundCreate
+
+logger = logging.getLogger("shanhai.refunds")
+
+REFUNDABLE = (OrderStatus.paid, OrderStatus.completed)
+
+
+async def succeeded_payment(session: AsyncSession, order_id: uuid.UUID) -> Payment | None:
+    return await session.scalar(
+        select(Payment)
+        .where(Payment.order_id == order_id, Payment.status == PaymentStatus.succeeded)
+        .order_by(Payment.succeeded_at)
+        .limit(1)
+    )
+
+
+async def request_refund(
+    session: AsyncSession, buyer: User, order_id: uuid.UUID, data: RefundCreate
+) -> Refund:
+    """A buyer asks for lines of one merchant order back. Locks the order.
+
+    409 refund_exceeds_purchase when a quantity is more than bought less what was refunded or is
+    awaiting a decision; 422 for a line of another order or lines of two merchants.
+    """
+    if buyer.role != Role.buyer:
+        raise Forbidden("Only the buyer asks for a refund.")
+    await get_visible_order(session, buyer, order_id)
+    order = await lock_order(session, order_id)
+    if order.status not in REFUNDABLE:
+        raise OrderNotRefundable(f"An order that is {order.status} cannot be refunded.")
+    payment = await succeeded_payment(session, order.id)
+    if payment is None:  # pragma: no cover - a paid order always has one
+        raise OrderNotRefundable("This order has no captured payment.")
+
+    wanted: dict[uuid.UUID, int] = defaultdict(int)
+    for line in data.lines:
+        wanted[line.order_line_id] += line.quantity
+    lines = {
+        line.id: line
+        for line in await session.scalars(
+            select(OrderLine)
+            .where(OrderLine.order_id == order.id, OrderLine.id.in_(list(wanted)))
+            .execution_options(populate_existing=True)
+        )
+    }
+    for line_id in wanted:
+        if line_id not in lines:
+            raise InvalidRefundLine(
+                f"Line {line_id} is not a line of this order.",
+                extra={"order_line_id": str(line_id)},
+            )
+    merchant_orders = {line.merchant_order_id for line in lines.values()}
+    if len(merchant_orders) != 1:
+        raise RefundSpansMerchants("A refund covers lines of one merchant; ask once per merchant.")
+    merchant_order_id = merchant_orders.pop()
+    mo = await session.get(MerchantOrder, merchant_order_id)
+    assert mo is not None
+    if mo.status == MerchantOrderStatus.cancelled:
+        raise OrderNotRefundable("That part of the order was cancelled and refunded already.")
+
+    awaiting = await _awaiting_quantities(session, list(wanted))
+    amount = 0
+    for line_id, quantity in wanted.items():
+        bought = lines[line_id]
+        left = bought.quantity - bought.refunded_quantity - awaiting.get(line_id, 0)
+        if quantity > left:
+            raise RefundExceedsPurchase(
+                f"Only {max(left, 0)} of {bought.name} can still be refunded.",
+                extra={"order_line_id": str(line_id), "refundable_quantity": max(left, 0)},
+            )
+        amount += bought.unit_price_fen * quantity
+
+    refund = Refund(
+        order_id=order.id,
+        payment_id=payment.id,
+        merchant_order_id=merchant_order_id,
+        kind=RefundKind.requested,
+        status=RefundStatus.requested,
+        amount_fen=amount,
+        reason=data.reason,
+        requested_by=buyer.id,
+    )
+    session.add(refund)
+    await session.flush()
+    for line_id, quantity in wanted.items():
+        session.add(
+            RefundLine(
+                refund_id=refund.id,
+                order_line_id=line_id,
+                quantity=quantity,
+                amount_fen=lines[line_id].unit_price_fen * quantity,
+            )
+        )
+    await session.flush()
+    return refund
+
+
+async def _awaiting_quantities(
+    session: AsyncSession, line_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    rows = await session.execute(
+        select(RefundLine.order_line_id, RefundLine.quantity)
+        .join(Refund, Refund.id == RefundLine.refund_id)
+        .where(RefundLine.order_line_id.in_(line_ids), Refund.status == RefundStatus.requested)
+    )
+    totals: dict[uuid.UUID, int] = defaultdict(int)
+    for line_id, quantity in rows:
+        totals[line_id] += quantity
+    return totals
+
+
+async def load_refund_for_decision(
+    session: AsyncSession, user: User, refund_id: uuid.UUID
+) -> Refund:
+    """The refund, if `user` may decide it: an admin, or a member of the refund's merchant."""
+    refund = await session.get(Refund, refund_id)
+    if refund is None:
+        raise RefundNotFound("No such refund.")
+    if user.role == Role.admin:
+        return refund
+    if user.role != Role.merchant:
+        raise Forbidden("Refunds are decided by the merchant or an admin.")
+    mo = (
+        await session.get(MerchantOrder, refund.merchant_order_id)
+        if refund.merchant_order_id
+        else None
+    )
+    if mo is None or mo.merchant_id != user.merchant_id:
+        raise RefundNotFound("No such refund.")
+    return refund
+
+
+async def apply_refund(
+    session: AsyncSession,
+    order: Order,
+    refund: Refund,
+    quantities: dict[uuid.UUID, int],
+    *,
+    restock: bool,
+) -> None:
+    """Our side of an approved refund (the caller holds the order lock): quantities, stock of
+    unshipped units, merchant payables and commission, the ledger, and the order's status."""
+    now = utcnow()
+    lines = {
+        line.id: line
+        for line in await session.scalars(
+            select(OrderLine)
+            .where(OrderLine.id.in_(list(quantities)))
+            .execution_options(populate_existing=True)
+        )
+    }
+    merchant_orders = {
+        mo.id: mo
+        for mo in await session.scalars(
+            select(MerchantOrder)
+            .where(MerchantOrder.order_id == order.id)
+            .execution_options(populate_existing=True)
+        )
+    }
+    by_mo: dict[uuid.UUID, int] = defaultdict(int)
+    back: dict[uuid.UUID, int] = defaultdict(int)
+    for line_id, quantity in quantities.items():
+        line = lines[line_id]
+        line.refunded_quantity += quantity
+        by_mo[line.merchant_order_id] += line.unit_price_fen * quantity
+        mo = merchant_orders[line.merchant_order_id]
+        if mo.status in (MerchantOrderStatus.paid, MerchantOrderStatus.pending_payment):
+            back[line.product_id] += quantity
+    if restock:
+        await restock_lines(session, back)
+    for product_id in sorted(back):
+        await session.execute(
+            update(Product)
+            .where(Product.id == product_id, Product.sold_units >= back[product_id])
+            .values(sold_units=Product.sold_units - back[product_id])
+            .execution_options(synchronize_session=False)
+        )
+
+    rate = order.commission_rate_bps or 0
+    legs = [Leg(LedgerAccount.refunds_in_transit, -refund.amount_fen)]
+    commission_legs: list[Leg] = []
+    for mo_id, amount in by_mo.items():
+        mo = merchant_orders[mo_id]
+        mo.refunded_fen += amount
+        legs.append(Leg(LedgerAccount.merchant_payable, amount, mo.merchant_id, mo.id))
+        commission = apply_bps(mo.subtotal_fen - mo.refunded_fen, rate)
+        delta = commission - mo.commission_fen
+        mo.commission_fen = commission
+        commission_legs += [
+            Leg(LedgerAccount.merchant_payable, delta, mo.merchant_id, mo.id),
+            Leg(LedgerAccount.platform_commission, -delta, mo.merchant_id, mo.id),
+        ]
+        if mo.refunded_fen == mo.subtotal_fen and mo.status == MerchantOrderStatus.paid:
+            mo.status = MerchantOrderStatus.cancelled  # nothing left to ship
+            mo.cancelled_at = now
+    if sum(by_mo.values()) != refund.amount_fen:  # pragma: no cover - a bug, never input
+        raise AssertionError("refund lines do not add up to the refund")
+    await post(
+        session,
+        "refund_approved",
+        legs,
+        order_id=order.id,
+        payment_id=refund.payment_id,
+        refund_id=refund.id,
+    )
+    await post(
+        session,
+        "commission_adjusted",
+        commission_legs,
+        order_id=order.id,
+        payment_id=refund.payment_id,
+        refund_id=refund.id,
+    )
+    order.refunded_fen += refund.amount_fen
+    refund.status = RefundStatus.approved
+    refund.decided_at = refund.decided_at or now
+    if order.refunded_fen == order.total_fen and order.status in REFUNDABLE:
+        order.status = OrderStatus.refunded
+    await session.flush()
+    await complete_order_if_done(session, order.id)
+
+
+async def approve_refund(session: AsyncSession, user: User, refund_id: uuid.UUID) -> Refund:
+    """requested → approved (our side). The caller then settles it with the provider."""
+    refund = await load_refund_for_decision(session, user, refund_id)
+    order = await lock_order(session, refund.order_id)
+    await session.refresh(refund)
+    if refund.status == RefundStatus.approved:
+        return refund  # approved before, provider not reached yet: settle again
+    if refund.status != RefundStatus.requested:
+        raise InvalidTransition(f"A refund that is {refund.status} cannot be approved.")
+    quantities = {
+        rl.order_line_id: rl.quantity
+        for rl in await session.scalars(select(RefundLine).where(RefundLine.refund_id == refund.id))
+    }
+    refund.decided_by = user.id
+    await apply_refund(session, order, refund, quantities, restock=True)
+    await record(
+        session,
+        actor_id=user.id,
+        action="refund.approved",
+        subject_type="refund",
+        subject_id=refund.id,
+        detail={"order_id": str(order.id), "amount_fen": refund.amount_fen},
+    )
+    return refund
+
+
+async def reject_refund(
+    session: AsyncSession, user: User, refund_id: uuid.UUID, reason: str
+) -> Refund:
+    refund = await load_refund_for_decision(session, user, refund_id)
+    await lock_order(session, refund.order_id)
+    await session.refresh(refund)
+    if refund.status != RefundStatus.requested:
+        raise InvalidTransition(f"A refund that is {refund.status} cannot be rejected.")
+    refund.status = RefundStatus.rejected
+    refund.reject_reason = reason
+    refund.decided_by = user.id
+    refund.decided_at = utcnow()
+    await session.flush()
+    await record(
+        session,
+        actor_id=user.id,
+        action="refund.rejected",
+        subject_type="refund",
+        subject_id=refund.id,
+        detail={"order_id": str(refund.order_id), "reason": reason},
+    )
+    return refund
+
+
+async def _mark_succeeded(session: AsyncSession, refund: Refund, reference: str | None) -> None:
+    refund.status = RefundStatus.succeeded
+    refund.succeeded_at = utcnow()
+    if reference:
+        refund.provider_reference = reference
+    await post(
+        session,
+        "refund_paid",
+        [
+            Leg(LedgerAccount.refunds_in_transit, refund.amount_fen),
+            Leg(LedgerAccount.platform_cash, -refund.amount_fen),
+        ],
+        order_id=refund.order_id,
+        payment_id=refund.payment_id,
+        refund_id=refund.id,
+    )
+    await session.flush()
+
+
+async def _mark_failed(session: AsyncSession, refund: Refund, message: str) -> None:
+    """The provider refused: the money stays, so every posting of the approval is reversed and
+    the refunded quantities and amounts are given back (stock already returned stays)."""
+    order = await lock_order(session, refund.order_id)
+    refund.status = RefundStatus.failed
+    refund.failure_message = message[:500]
+    entries = list(
+        await session.scalars(
+            select(LedgerEntry).where(
+                LedgerEntry.refund_id == refund.id,
+                LedgerEntry.kind.in_(
+                    ["refund_approved", "commission_adjusted", "late_payment_captured"]
+                ),
+            )
+        )
+    )
+    await post(
+        session,
+        "refund_failed",
+        [
+            Leg(e.account, -e.amount_fen, e.merchant_id, e.merchant_order_id)
+            for e in entries
+            if e.kind != "late_payment_captured"
+        ],
+        order_id=refund.order_id,
+        payment_id=refund.payment_id,
+        refund_id=refund.id,
+    )
+    for e in entries:
+        if e.kind == "commission_adjusted" and e.account == LedgerAccount.merchant_payable:
+            mo = await session.get(MerchantOrder, e.merchant_order_id)
+            if mo is not None:
+                mo.commission_fen -= e.amount_fen
+        if e.kind == "refund_approved" and e.account == LedgerAccount.merchant_payable:
+            mo = await session.get(MerchantOrder, e.merchant_order_id)
+            if mo is not None:
+                mo.refunded_fen -= e.amount_fen
+    for rl in await session.scalars(select(RefundLine).where(RefundLine.refund_id == refund.id)):
+        await session.execute(
+            update(OrderLine)
+            .where(OrderLine.id == rl.order_line_id)
+            .values(refunded_quantity=OrderLine.refunded_quantity - rl.quantity)
+            .execution_options(synchronize_session=False)
+        )
+    if refund.kind != RefundKind.late_payment:
+        order.refunded_fen -= refund.amount_fen
+        if order.status == OrderStatus.refunded:
+            order.status = OrderStatus.paid
+    await session.flush()
+
+
+async def settle_with_provider(
+    session: AsyncSession, gateway: StripeGateway | None, refund_id: uuid.UUID
+) -> Refund:
+    """Return an approved refund's money through its payment; commits before calling out.
+
+    Idempotent: Stripe gets the key `refund-<id>`, and a refund no longer `approved` is left
+    alone. Raises PaymentProviderUnavailable (the refund stays `approved`, to be retried).
+    """
+    await session.commit()  # no lock is held across the network call
+    refund = await session.get(Refund, refund_id, populate_existing=True)
+    if refund is None:
+        raise RefundNotFound("No such refund.")
+    if refund.status != RefundStatus.approved:
+        return refund
+    payment = await session.get(Payment, refund.payment_id)
+    assert payment is not None
+    if payment.provider == PaymentMethod.bank_transfer:
+        await lock_order(session, refund.order_id)
+        await session.refresh(refund)
+        if refund.status == RefundStatus.approved:
+            await _mark_succeeded(session, refund, f"bank-refund-{refund.id.hex[:12]}")
+        return refund
+    if gateway is None or payment.provider_reference is None:
+        raise PaymentProviderUnavailable("Stripe is not configured; the refund will be retried.")
+    try:
+        result = await gateway.create_refund(
+            refund_id=refund.id, intent_id=payment.provider_reference, amount_fen=refund.amount_fen
+        )
+    except PaymentProviderError as exc:
+        await lock_order(session, refund.order_id)
+        await session.refresh(refund)
+        if refund.status == RefundStatus.approved:
+            await _mark_failed(session, refund, exc.detail)
+        return refund
+    await lock_order(session, refund.order_id)
+    await session.refresh(refund)
+    if refund.status != RefundStatus.approved:
+        return refund
+    refund.provider_reference = result.id
+    if result.status == "succeeded":
+        await _mark_succeeded(session, refund, result.id)
+    elif result.status in ("failed", "canceled"):
+        await _mark_failed(session, refund, f"Stripe refund {result.status}")
+    await session.flush()
+    return refund
+
+
+async def apply_provider_refund_status(
+    session: AsyncSession, provider_reference: str, status: str, message: str | None = None
+) -> None:
+    """A refund's final status reported by Stripe (charge.refunded / refund events)."""
+    refund = await session.scalar(
+        select(Refund).where(Refund.provider_reference == provider_reference)
+    )
+    if refund is None:
+        logger.info("refund unknown to us", extra={"provider_reference": provider_reference})
+        return
+    await lock_order(session, refund.order_id)
+    await session.refresh(refund)
+    if refund.status != RefundStatus.approved:
+        return
+    if status == "succeeded":
+        await _mark_succeeded(session, refund, None)
+    elif status in ("failed", "canceled"):
+        await _mark_failed(session, refund, message or f"Stripe refund {status}")
+
+
+async def refund_whole_payment(
+    session: AsyncSession, order: Order, payment: Payment, reason: str
+) -> Refund:
+    """A payment that arrived for an order that is no longer awaiting it goes back in full.
+    The caller holds the order lock and has marked the payment succeeded."""
+    refund = Refund(
+        order_id=order.id,
+        payment_id=payment.id,
+        merchant_order_id=None,
+        kind=RefundKind.late_payment,
+        status=RefundStatus.approved,
+        amount_fen=payment.amount_fen,
+        reason=reason,
+        decided_at=utcnow(),
+    )
+    session.add(refund)
+    await session.flush()
+    await post(
+        session,
+        "late_payment_captured",
+        [
+            Leg(LedgerAccount.platform_cash, payment.amount_fen),
+            Leg(LedgerAccount.refunds_in_transit, -payment.amount_fen),
+        ],
+        order_id=order.id,
+        payment_id=payment.id,
+        refund_id=refund.id,
+    )
+    return refund
