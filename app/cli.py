@@ -1,4 +1,4 @@
-"""The `shanhai` command: migrate, create-user, seed-demo, serve."""
+"""The `shanhai` command: migrate, create-user, seed-demo, jobs, serve."""
 
 from __future__ import annotations
 
@@ -63,6 +63,36 @@ async def _seed_demo(_: argparse.Namespace) -> int:
     return 0
 
 
+async def _jobs(args: argparse.Namespace) -> int:
+    from app.core.logging import configure_logging
+    from app.integrations.stripe import StripeGateway
+    from app.jobs.runner import JobContext, run_forever, run_once
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    db = Database(settings.database_url)
+    gateway = (
+        StripeGateway(
+            settings.stripe_api_key,
+            webhook_secret=settings.stripe_webhook_secret,
+            api_base=settings.stripe_api_base,
+            timeout_seconds=settings.stripe_timeout_seconds,
+        )
+        if settings.stripe_api_key
+        else None
+    )
+    try:
+        ctx = JobContext(db=db, settings=settings, gateway=gateway)
+        if args.jobs_command == "run-once":
+            done = await run_once(ctx)
+            print(" ".join(f"{name}={count}" for name, count in done.items()))
+        else:
+            await run_forever(ctx, args.interval)
+    finally:
+        await db.dispose()
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -106,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("seed-demo", help="load the demo marketplace (idempotent)")
 
+    jobs = commands.add_parser("jobs", help="run the scheduled jobs")
+    jobs_commands = jobs.add_subparsers(dest="jobs_command", required=True)
+    jobs_commands.add_parser("run-once", help="run every due job now, then exit")
+    run = jobs_commands.add_parser("run", help="keep running the jobs")
+    run.add_argument("--interval", type=float, default=30.0, help="seconds between runs")
+
     serve = commands.add_parser("serve", help="migrate, then serve the API")
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -122,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_create_user(args))
     if args.command == "seed-demo":
         return asyncio.run(_seed_demo(args))
+    if args.command == "jobs":
+        return asyncio.run(_jobs(args))
     if args.command == "serve":
         return _serve(args)
     return 2

@@ -13,7 +13,17 @@ from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
 from app.integrations.stripe import StripeGateway
-from app.routers import audit, auth, catalog, merchants, ops, orders, payments, users
+from app.routers import (
+    audit,
+    auth,
+    catalog,
+    merchants,
+    ops,
+    orders,
+    payments,
+    payouts,
+    users,
+)
 
 API_PREFIX = "/api/v1"
 
@@ -63,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(users.router, prefix=API_PREFIX)
     app.include_router(merchants.router, prefix=API_PREFIX)
+    app.include_router(payouts.router, prefix=API_PREFIX)
     app.include_router(catalog.router, prefix=API_PREFIX)
     app.include_router(orders.router, prefix=API_PREFIX)
     app.include_router(payments.router, prefix=API_PREFIX)

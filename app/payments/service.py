@@ -198,10 +198,16 @@ async def cancel_order(
     order_id: uuid.UUID,
     reason: str,
     actor: User | None,
+    *,
+    only_if_expired: bool = False,
 ) -> None:
     """Cancel an order that has not shipped: stock back, open payments cancelled (at Stripe
     too, after our commit), and a paid order's remaining money refunded in full."""
     order = await lock_order(session, order_id)
+    if only_if_expired and not (
+        order.status == OrderStatus.pending_payment and order.expires_at <= utcnow()
+    ):
+        return
     refund_due = await cancel_order_in_db(session, order, reason)
     open_intents: list[str] = []
     for payment in await session.scalars(

@@ -1,0 +1,174 @@
+"""The scheduled jobs: payment timeouts, automatic completion, refund retries, key purge.
+
+Each unit of work (one order, one merchant order, one refund) is a transaction of its own. Jobs
+are safe to run twice and on several machines at once: on PostgreSQL a worker claims a row with
+`FOR UPDATE SKIP LOCKED`, so two workers never take the same one, and every step re-checks the
+row's state under its lock before acting; on SQLite writers are serialised by the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.core.db import Database
+from app.core.idempotency import purge_expired
+from app.core.time import utcnow
+from app.integrations.stripe import PaymentProviderUnavailable, StripeGateway
+from app.models import MerchantOrder, MerchantOrderStatus, Order, OrderStatus, Refund, RefundStatus
+from app.orders.lifecycle import auto_complete_one
+from app.payments.refunds import settle_with_provider
+from app.payments.service import cancel_order
+
+logger = logging.getLogger("shanhai.jobs")
+
+BATCH = 500  # at most this many units per job per run; the next run takes the rest
+REFUND_RETRY_AFTER = timedelta(minutes=1)
+
+
+@dataclass
+class JobContext:
+    db: Database
+    settings: Settings
+    gateway: StripeGateway | None
+    done: dict[str, int] = field(default_factory=dict)
+
+
+async def _claim_next(session: AsyncSession, query: Select[uuid.UUID]) -> uuid.UUID | None:
+    """One due row's id, locked for this transaction and skipped by other workers."""
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return await session.scalar(query.limit(1))
+
+
+async def _each(
+    ctx: JobContext,
+    name: str,
+    query: Callable[[], Select[uuid.UUID]],
+    work: Callable[[AsyncSession, uuid.UUID], Awaitable[bool]],
+) -> int:
+    count = 0
+    skipped: set[uuid.UUID] = set()
+    for _ in range(BATCH):
+        async with ctx.db.sessionmaker() as session:
+            q = query()
+            if skipped:
+                q = q.where(q.selected_columns[0].not_in(skipped))
+            unit = await _claim_next(session, q)
+            if unit is None:
+                break
+            try:
+                if await work(session, unit):
+                    count += 1
+                await session.commit()
+            except PaymentProviderUnavailable:
+                await session.rollback()
+                skipped.add(unit)  # the provider is down: try this one on the next run
+            except Exception:
+                await session.rollback()
+                skipped.add(unit)
+                logger.exception("job step failed", extra={"job": name, "unit": str(unit)})
+    ctx.done[name] = count
+    return count
+
+
+async def expire_unpaid_orders(ctx: JobContext) -> int:
+    """Cancel orders past their payment deadline (cancel_reason `payment_timeout`): stock back,
+    open PaymentIntents cancelled."""
+
+    def due() -> Select[uuid.UUID]:
+        return (
+            select(Order.id)
+            .where(Order.status == OrderStatus.pending_payment, Order.expires_at <= utcnow())
+            .order_by(Order.expires_at)
+        )
+
+    async def work(session: AsyncSession, order_id: uuid.UUID) -> bool:
+        await cancel_order(
+            session, ctx.gateway, order_id, "payment_timeout", None, only_if_expired=True
+        )
+        order = await session.get(Order, order_id, populate_existing=True)
+        return order is not None and order.status == OrderStatus.cancelled
+
+    return await _each(ctx, "payment_timeouts", due, work)
+
+
+async def complete_shipped(ctx: JobContext) -> int:
+    """Complete merchant orders shipped `AUTO_COMPLETE_DAYS` ago (the setting in force now)."""
+
+    def due() -> Select[uuid.UUID]:
+        cutoff = utcnow() - timedelta(days=ctx.settings.auto_complete_days)
+        return (
+            select(MerchantOrder.id)
+            .where(
+                MerchantOrder.status == MerchantOrderStatus.shipped,
+                MerchantOrder.shipped_at <= cutoff,
+            )
+            .order_by(MerchantOrder.shipped_at)
+        )
+
+    async def work(session: AsyncSession, merchant_order_id: uuid.UUID) -> bool:
+        return await auto_complete_one(session, merchant_order_id)
+
+    return await _each(ctx, "auto_complete", due, work)
+
+
+async def retry_refunds(ctx: JobContext) -> int:
+    """Send again the approved refunds the provider has not confirmed."""
+
+    def due() -> Select[uuid.UUID]:
+        return (
+            select(Refund.id)
+            .where(
+                Refund.status == RefundStatus.approved,
+                Refund.updated_at <= utcnow() - REFUND_RETRY_AFTER,
+            )
+            .order_by(Refund.updated_at)
+        )
+
+    async def work(session: AsyncSession, refund_id: uuid.UUID) -> bool:
+        refund = await settle_with_provider(session, ctx.gateway, refund_id)
+        return refund.status == RefundStatus.succeeded
+
+    return await _each(ctx, "refund_retries", due, work)
+
+
+async def purge_idempotency_keys(ctx: JobContext) -> int:
+    async with ctx.db.sessionmaker() as session:
+        count = await purge_expired(session)
+        await session.commit()
+    ctx.done["idempotency_purge"] = count
+    return count
+
+
+JOBS: list[Callable[[JobContext], Awaitable[int]]] = [
+    expire_unpaid_orders,
+    complete_shipped,
+    retry_refunds,
+    purge_idempotency_keys,
+]
+
+
+async def run_once(ctx: JobContext) -> dict[str, int]:
+    """Run every job once; returns how many units each one did."""
+    for job in JOBS:
+        await job(ctx)
+    logger.info("jobs ran", extra={"done": ctx.done})
+    return dict(ctx.done)
+
+
+async def run_forever(ctx: JobContext, interval_seconds: float) -> None:
+    while True:
+        try:
+            await run_once(ctx)
+        except Exception:
+            logger.exception("jobs run failed")
+        await asyncio.sleep(interval_seconds)
