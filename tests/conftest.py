@@ -73,18 +73,23 @@ def settings(database_url: str) -> Settings:
     )
 
 
+async def clean_and_dispose(application: FastAPI) -> None:
+    """Empty every table the tests write (not the seeded ones) and close the app's engines."""
+    db: Database = application.state.db
+    async with db.engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name not in KEEP_TABLES:
+                await conn.execute(delete(table))
+    await db.dispose()
+
+
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     try:
         yield application
     finally:
-        db: Database = application.state.db
-        async with db.engine.begin() as conn:
-            for table in reversed(Base.metadata.sorted_tables):
-                if table.name not in KEEP_TABLES:
-                    await conn.execute(delete(table))
-        await db.dispose()
+        await clean_and_dispose(application)
 
 
 @pytest.fixture
