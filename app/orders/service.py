@@ -36,6 +36,7 @@ from app.models import (
 )
 from app.orders.errors import (
     InsufficientStock,
+    InvalidOrderLine,
     OrderNotFound,
     ProductUnavailable,
 )
@@ -65,7 +66,8 @@ def _merge_lines(data: OrderCreate) -> dict[uuid.UUID, int]:
         quantities[line.product_id] = quantities.get(line.product_id, 0) + line.quantity
     for product_id, quantity in quantities.items():
         if quantity > 9999:
-            raise InsufficientStock(
+            # Not a stock problem: a line (duplicates merged) holds at most 9999 units.
+            raise InvalidOrderLine(
                 f"At most 9999 units of product {product_id} in one order.",
                 extra={"product_id": str(product_id)},
             )
