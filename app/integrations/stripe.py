@@ -54,6 +54,8 @@ class ProviderRefund:
     """pending, requires_action, succeeded, failed or canceled."""
     amount: int
     payment_intent: str | None
+    refund_id: str | None = None
+    """Our refund's id, from the metadata we sent: finds a refund whose answer we never got."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,7 @@ def _refund(raw: Any) -> ProviderRefund:
         status=str(obj.get("status") or "pending"),
         amount=int(obj["amount"]),
         payment_intent=obj.get("payment_intent"),
+        refund_id=(obj.get("metadata") or {}).get("refund_id"),
     )
 
 
@@ -205,6 +208,14 @@ class StripeGateway:
             "refunds.retrieve", self._client.v1.refunds.retrieve_async(refund_id)
         )
         return _refund(obj)
+
+    async def list_refunds(self, intent_id: str) -> list[ProviderRefund]:
+        """The refunds of a PaymentIntent (its latest 100)."""
+        page = await self._call(
+            "refunds.list",
+            self._client.v1.refunds.list_async({"payment_intent": intent_id, "limit": 100}),
+        )
+        return [_refund(item) for item in _plain(page).get("data") or []]
 
     async def create_connected_account(self, *, merchant_id: uuid.UUID) -> ConnectedAccount:
         obj = await self._call(

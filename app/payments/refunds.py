@@ -443,12 +443,28 @@ async def settle_with_provider(
 
 
 async def apply_provider_refund_status(
-    session: AsyncSession, provider_reference: str, status: str, message: str | None = None
+    session: AsyncSession,
+    provider_reference: str,
+    status: str,
+    message: str | None = None,
+    *,
+    refund_id: str | None = None,
 ) -> None:
-    """A refund's final status reported by Stripe (charge.refunded / refund events)."""
+    """A refund's final status reported by Stripe (charge.refunded / refund events).
+
+    `refund_id` is our id from the Stripe refund's metadata: it finds a refund whose creation
+    reached Stripe while its answer never reached us (we hold no provider reference for it).
+    """
     refund = await session.scalar(
         select(Refund).where(Refund.provider_reference == provider_reference)
     )
+    if refund is None and refund_id:
+        try:
+            ours = await session.get(Refund, uuid.UUID(refund_id))
+        except ValueError:
+            ours = None
+        if ours is not None and ours.provider_reference is None:
+            refund = ours
     if refund is None:
         logger.info("refund unknown to us", extra={"provider_reference": provider_reference})
         return
@@ -456,10 +472,13 @@ async def apply_provider_refund_status(
     await session.refresh(refund)
     if refund.status != RefundStatus.approved:
         return
+    if refund.provider_reference is None:
+        refund.provider_reference = provider_reference
     if status == "succeeded":
         await _mark_succeeded(session, refund, None)
     elif status in ("failed", "canceled"):
         await _mark_failed(session, refund, message or f"Stripe refund {status}")
+    await session.flush()
 
 
 async def refund_whole_payment(

@@ -93,7 +93,9 @@ async def handle_stripe_event(
             .execution_options(synchronize_session=False)
         )
     for refund in refunds:
-        await apply_provider_refund_status(session, refund.id, refund.status)
+        await apply_provider_refund_status(
+            session, refund.id, refund.status, refund_id=refund.refund_id
+        )
     await session.execute(
         update(StripeEvent)
         .where(StripeEvent.id == event_id)
@@ -118,20 +120,32 @@ async def _current_refunds(
     if isinstance(embedded, dict):
         ids |= {str(r["id"]) for r in embedded.get("data", []) if isinstance(r, dict) and "id" in r}
     intent_id = obj.get("payment_intent")
+    unsent: set[str] = set()
     if intent_id:
-        ids |= set(
-            await session.scalars(
-                select(Refund.provider_reference)
-                .join(Payment, Payment.id == Refund.payment_id)
-                .where(
-                    Payment.provider_reference == str(intent_id),
-                    Refund.status == RefundStatus.approved,
-                    Refund.provider_reference.is_not(None),
-                )
+        for refund_id, reference in await session.execute(
+            select(Refund.id, Refund.provider_reference)
+            .join(Payment, Payment.id == Refund.payment_id)
+            .where(
+                Payment.provider_reference == str(intent_id),
+                Refund.status == RefundStatus.approved,
             )
-        )
+        ):
+            if reference is None:
+                unsent.add(str(refund_id))
+            else:
+                ids.add(reference)
     ids.discard("None")
-    return [await gateway.retrieve_refund(refund_id) for refund_id in sorted(ids)]
+    refunds = [await gateway.retrieve_refund(refund_id) for refund_id in sorted(ids)]
+    if unsent:
+        # Approved, but Stripe's answer to our request never came: look for it at Stripe by
+        # the refund id we put in its metadata.
+        known = {r.id for r in refunds}
+        refunds += [
+            r
+            for r in await gateway.list_refunds(str(intent_id))
+            if r.refund_id in unsent and r.id not in known
+        ]
+    return refunds
 
 
 async def _apply_intent(
