@@ -6,13 +6,22 @@ import json
 import time
 import uuid
 
+import pytest
 from sqlalchemy import func, select
 
 from app.integrations.stripe import sign_payload
 from app.models import Payment, Product, StripeEvent
 from tests.fixtures.factories import auth
 from tests.fixtures.orders import balance, get_order, idem, ledger_total, place
-from tests.fixtures.stripe import WEBHOOK_SECRET, deliver, event, open_payment, pay_by_card
+from tests.fixtures.stripe import (
+    WEBHOOK_SECRET,
+    answer_lost_server,
+    deliver,
+    event,
+    gateway,
+    open_payment,
+    pay_by_card,
+)
 
 DECLINED = "4000000000000341"
 
@@ -265,3 +274,53 @@ async def test_a_cancelled_unpaid_card_order_cancels_its_intent(
         f"/api/v1/orders/{order['id']}/payments", headers={**auth(stripe_app, shop.buyer), **idem()}
     )
     assert r.status_code == 409
+
+
+@pytest.mark.parametrize("event_type", ["charge.refunded", "refund.updated"])
+async def test_refund_events_settle_a_refund_whose_answer_was_lost(
+    stripe_client, stripe_app, shop, localstripe, session, event_type
+):
+    """Approval sent the refund to Stripe, which made it, but the answer never came back (the
+    request timed out): the refund is left `approved` (the provider has not confirmed it to us).
+    Stripe's `charge.refunded` (or `refund.updated`) then settles it."""
+    order = await place(stripe_client, stripe_app, shop.buyer, [(shop.product, 2)], method="stripe")
+    payment, _ = await pay_by_card(stripe_client, stripe_app, localstripe, shop.buyer, order)
+    pi = payment["provider_reference"]
+    order = await get_order(stripe_client, stripe_app, shop.buyer, order["id"])
+    line = order["merchant_orders"][0]["lines"][0]
+    r = await stripe_client.post(
+        f"/api/v1/orders/{order['id']}/refunds",
+        json={"lines": [{"order_line_id": line["id"], "quantity": 1}], "reason": "少发了"},
+        headers={**auth(stripe_app, shop.buyer), **idem()},
+    )
+    refund = r.json()
+
+    async with answer_lost_server(localstripe.url) as lossy:
+        stripe_app.state.stripe = gateway(lossy, timeout_seconds=0.5)
+        r = await stripe_client.post(
+            f"/api/v1/refunds/{refund['id']}/approve", json={}, headers=auth(stripe_app, shop.owner)
+        )
+    assert r.status_code == 503, r.text
+    order = await get_order(stripe_client, stripe_app, shop.buyer, order["id"])
+    assert order["refunds"][0]["status"] == "approved"
+    [made] = localstripe.refunds(pi)
+    assert made["metadata"]["refund_id"] == refund["id"]
+    assert await balance(session, "refunds_in_transit") == -8800
+
+    stripe_app.state.stripe = gateway(localstripe.url)  # Stripe answers again
+    charge_id = localstripe.intent(pi)["latest_charge"]
+    charge_id = charge_id["id"] if isinstance(charge_id, dict) else charge_id
+    charge = localstripe._request("GET", f"/v1/charges/{charge_id}")
+    assert charge["payment_intent"] == pi
+    charge.pop("refunds", None)  # Stripe's charges no longer embed their refunds
+    obj = charge if event_type == "charge.refunded" else made
+    r = await deliver(stripe_client, event(event_type, obj))
+    assert r.status_code == 200, r.text
+    assert r.json() == {"received": True, "duplicate": False}
+
+    order = await get_order(stripe_client, stripe_app, shop.buyer, order["id"])
+    assert order["refunds"][0]["status"] == "succeeded"
+    assert await balance(session, "refunds_in_transit") == 0
+    assert await balance(session, "platform_cash") == order["total_fen"] - 8800
+    assert await ledger_total(session) == 0
+    assert len(localstripe.refunds(pi)) == 1
