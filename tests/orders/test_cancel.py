@@ -1,0 +1,220 @@
+"""The buyer cancels an order before anything shipped: stock back, open payment cancelled, and a
+paid order refunded in full."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.models import Role
+from tests.fixtures.factories import auth, make_merchant, make_product, make_user
+from tests.fixtures.orders import (
+    API,
+    audit_actions,
+    balances_by_account,
+    counts,
+    get_order,
+    open_payment,
+    part_of,
+    pay_by_bank,
+    place,
+    ship,
+    stock_of,
+)
+
+
+@pytest.fixture
+async def cast(session):
+    m1, owner1 = await make_merchant(session)
+    m2, owner2 = await make_merchant(session)
+    p1 = await make_product(session, m1, price_fen=4500, stock=10)
+    p2 = await make_product(session, m2, price_fen=21000, stock=5)
+    buyer = await make_user(session)
+    admin = await make_user(session, role=Role.admin)
+    return {
+        "m1": m1,
+        "m2": m2,
+        "owner1": owner1,
+        "owner2": owner2,
+        "p1": p1,
+        "p2": p2,
+        "buyer": buyer,
+        "admin": admin,
+    }
+
+
+async def _order(client, app, cast):
+    return await place(client, app, cast["buyer"], [(cast["p1"], 2), (cast["p2"], 1)])
+
+
+async def _cancel(client, app, user, order_id, **kwargs):
+    return await client.post(f"{API}/orders/{order_id}/cancel", headers=auth(app, user), **kwargs)
+
+
+async def test_cancelling_an_unpaid_order_returns_stock_and_cancels_the_payment(
+    client, app, session, cast
+):
+    order = await _order(client, app, cast)
+    payment = await open_payment(client, app, cast["buyer"], order)
+    assert await stock_of(session, cast["p1"]) == 8
+
+    r = await _cancel(client, app, cast["buyer"], order["id"], json={})
+    assert r.status_code == 200, r.text
+    cancelled = r.json()
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["cancel_reason"] == "buyer_cancelled"
+    assert cancelled["cancelled_at"] is not None
+    assert {mo["status"] for mo in cancelled["merchant_orders"]} == {"cancelled"}
+    assert [(p["id"], p["status"]) for p in cancelled["payments"]] == [
+        (payment["payment_id"], "cancelled")
+    ]
+    assert cancelled["refunds"] == []
+    assert await stock_of(session, cast["p1"]) == 10
+    assert await stock_of(session, cast["p2"]) == 5
+    assert (await counts(session))["ledger_entries"] == 0
+    assert await get_order(client, app, cast["buyer"], order["id"]) == cancelled
+
+
+async def test_cancelling_a_paid_order_refunds_it_in_full(client, app, session, cast):
+    order = await _order(client, app, cast)
+    await pay_by_bank(client, app, cast["buyer"], cast["admin"], order)
+
+    r = await _cancel(client, app, cast["buyer"], order["id"])
+    assert r.status_code == 200, r.text
+    cancelled = r.json()
+    assert cancelled["status"] == "cancelled"
+    assert {mo["status"] for mo in cancelled["merchant_orders"]} == {"cancelled"}
+    assert [(f["kind"], f["status"], f["amount_fen"]) for f in cancelled["refunds"]] == [
+        ("cancellation", "succeeded", 30000)
+    ]
+    assert cancelled["refunded_fen"] == 30000
+    assert cancelled["payments"][0]["status"] == "succeeded"
+    assert await stock_of(session, cast["p1"]) == 10
+    assert await stock_of(session, cast["p2"]) == 5
+
+    balances = await balances_by_account(client, app, cast["admin"])
+    assert balances[("platform_cash", None)] == 0
+    assert balances[("merchant_payable", str(cast["m1"].id))] == 0
+    assert balances[("merchant_payable", str(cast["m2"].id))] == 0
+    assert balances.get(("refunds_in_transit", None), 0) == 0
+    events = await audit_actions(client, app, cast["admin"], "order.cancelled", order["id"])
+    assert [e["detail"]["refund_fen"] for e in events] == [30000]
+
+
+async def test_a_paid_order_with_a_partial_refund_refunds_the_rest(client, app, session, cast):
+    order = await _order(client, app, cast)
+    await pay_by_bank(client, app, cast["buyer"], cast["admin"], order)
+    line = part_of(order, cast["m1"])["lines"][0]
+    r = await client.post(
+        f"{API}/orders/{order['id']}/refunds",
+        json={"lines": [{"order_line_id": line["id"], "quantity": 1}], "reason": "少了一个"},
+        headers={**auth(app, cast["buyer"]), "Idempotency-Key": "partial"},
+    )
+    assert r.status_code == 201, r.text
+    r = await client.post(
+        f"{API}/refunds/{r.json()['id']}/approve", headers=auth(app, cast["owner1"])
+    )
+    assert r.json()["status"] == "succeeded"
+    assert await stock_of(session, cast["p1"]) == 9
+
+    r = await _cancel(client, app, cast["buyer"], order["id"])
+    assert r.status_code == 200, r.text
+    refunds = sorted((f["kind"], f["amount_fen"], f["status"]) for f in r.json()["refunds"])
+    assert refunds == [
+        ("cancellation", 30000 - 4500, "succeeded"),
+        ("requested", 4500, "succeeded"),
+    ]
+    assert r.json()["refunded_fen"] == 30000
+    assert await stock_of(session, cast["p1"]) == 10
+    balances = await balances_by_account(client, app, cast["admin"])
+    assert balances[("platform_cash", None)] == 0
+    assert all(v == 0 for (acct, _), v in balances.items() if acct == "merchant_payable")
+
+
+async def test_a_pending_refund_request_is_closed_by_the_cancellation(client, app, session, cast):
+    order = await _order(client, app, cast)
+    await pay_by_bank(client, app, cast["buyer"], cast["admin"], order)
+    line = part_of(order, cast["m2"])["lines"][0]
+    r = await client.post(
+        f"{API}/orders/{order['id']}/refunds",
+        json={"lines": [{"order_line_id": line["id"], "quantity": 1}], "reason": "不要了"},
+        headers={**auth(app, cast["buyer"]), "Idempotency-Key": "pending"},
+    )
+    assert r.status_code == 201
+    request_id = r.json()["id"]
+
+    r = await _cancel(client, app, cast["buyer"], order["id"])
+    assert r.status_code == 200, r.text
+    request = next(f for f in r.json()["refunds"] if f["id"] == request_id)
+    assert request["status"] == "rejected"
+    # Approving it afterwards cannot refund the money twice.
+    r = await client.post(f"{API}/refunds/{request_id}/approve", headers=auth(app, cast["owner2"]))
+    assert r.status_code == 409
+    stored = await get_order(client, app, cast["buyer"], order["id"])
+    assert stored["refunded_fen"] == 30000
+    balances = await balances_by_account(client, app, cast["admin"])
+    assert balances[("platform_cash", None)] == 0
+
+
+async def test_nothing_is_cancelled_once_a_part_has_shipped(client, app, session, cast):
+    order = await _order(client, app, cast)
+    await pay_by_bank(client, app, cast["buyer"], cast["admin"], order)
+    await ship(client, app, cast["owner1"], part_of(order, cast["m1"])["id"])
+    before = await counts(session)
+
+    r = await _cancel(client, app, cast["buyer"], order["id"])
+    assert r.status_code == 409
+    assert r.json()["code"] == "invalid_transition"
+    stored = await get_order(client, app, cast["buyer"], order["id"])
+    assert stored["status"] == "paid"
+    assert sorted(mo["status"] for mo in stored["merchant_orders"]) == ["paid", "shipped"]
+    assert stored["refunds"] == []
+    assert await counts(session) == before
+    assert await stock_of(session, cast["p1"]) == 8
+    assert await stock_of(session, cast["p2"]) == 4
+
+
+async def test_another_buyers_order_is_404(client, app, session, cast):
+    order = await _order(client, app, cast)
+    stranger = await make_user(session)
+    r = await _cancel(client, app, stranger, order["id"])
+    assert r.status_code == 404
+    assert r.json()["code"] == "order_not_found"
+    assert (await get_order(client, app, cast["buyer"], order["id"]))["status"] == "pending_payment"
+    assert await stock_of(session, cast["p1"]) == 8
+
+
+@pytest.mark.parametrize("role", ["merchant", "admin", "official"])
+async def test_only_the_buyer_cancels(client, app, session, cast, role):
+    order = await _order(client, app, cast)
+    caller = {
+        "merchant": cast["owner1"],
+        "admin": cast["admin"],
+        "official": await make_user(session, role=Role.official),
+    }[role]
+    r = await _cancel(client, app, caller, order["id"])
+    assert r.status_code == 403
+    r = await client.post(f"{API}/orders/{order['id']}/cancel")
+    assert r.status_code == 401
+    assert (await get_order(client, app, cast["buyer"], order["id"]))["status"] == "pending_payment"
+
+
+async def test_cancelling_twice_is_409(client, app, session, cast):
+    order = await _order(client, app, cast)
+    await pay_by_bank(client, app, cast["buyer"], cast["admin"], order)
+    assert (await _cancel(client, app, cast["buyer"], order["id"])).status_code == 200
+    before = await counts(session)
+
+    r = await _cancel(client, app, cast["buyer"], order["id"])
+    assert r.status_code == 409
+    assert r.json()["code"] == "invalid_transition"
+    assert await counts(session) == before
+    assert await stock_of(session, cast["p1"]) == 10
+
+
+async def test_an_unknown_order_or_a_body_with_fields_is_refused(client, app, cast):
+    r = await _cancel(client, app, cast["buyer"], "00000000-0000-4000-8000-000000000000")
+    assert r.status_code == 404
+    order = await _order(client, app, cast)
+    r = await _cancel(client, app, cast["buyer"], order["id"], json={"reason": "x"})
+    assert r.status_code == 422
+    assert (await get_order(client, app, cast["buyer"], order["id"]))["status"] == "pending_payment"
