@@ -5,9 +5,12 @@ Idempotent: merchants are keyed by USCC, users by e-mail, products by (merchant,
 that exists is left as it is (a demo may have changed it), so running twice adds nothing.
 Everything goes through the models, not through HTTP, and the caller commits.
 
-To extend it (e.g. a year of orders), add a `_seed_<kind>` step to `seed_demo` that reads what the
-earlier steps returned, keys its rows on something stable, and counts what it adds in
-`summary.added[<kind>]`.
+To extend it, add a `_seed_<kind>` step to `seed_demo` that reads what the earlier steps returned,
+keys its rows on something stable, and counts what it adds in `summary.added[<kind>]`.
+
+The last step, `_seed_orders` (`app/seed/orders.py`), plays a year of orders through the order
+and payment services; it runs only while there is no order at all, and those services commit
+along the way, so a seeding with orders is not one transaction.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.config import Settings, get_settings
 from app.core.security import hash_password
+from app.core.time import utcnow
 from app.merchants.uscc import check_character
 from app.models import (
     AssistanceClass,
@@ -34,10 +39,13 @@ from app.models import (
     Role,
     User,
 )
+from app.seed.orders import seed_orders
 
 DEMO_PASSWORD = "shanhai-demo-2026"
 """The one password of every demo account (documented; never use the demo data in production)."""
 
+ADMIN_EMAIL = "admin@shanhai.demo"
+"""Confirms the demo's bank transfers."""
 BATANG = "513335"
 CHUNAN = "330127"
 HANGZHOU_XIHU = "330106"
@@ -412,7 +420,7 @@ class UserSeed:
 
 
 USERS: tuple[UserSeed, ...] = (
-    UserSeed("admin@shanhai.demo", "山海平台运营", Role.admin, CHUNAN),
+    UserSeed(ADMIN_EMAIL, "山海平台运营", Role.admin, CHUNAN),
     UserSeed("official@chunan.demo", "淳安县东西部协作办", Role.official, CHUNAN),
     UserSeed("buyer1@chunan.demo", "方丽华", Role.buyer, CHUNAN, BuyerType.individual,
              "+8613857100001"),
@@ -452,20 +460,32 @@ class SeedSummary:
     """Demo rows in the database after this run, by kind."""
     accounts: list[DemoAccount] = field(default_factory=list)
     password: str = DEMO_PASSWORD
+    orders_by_status: dict[str, int] = field(default_factory=dict)
+    """Every order in the database by status, after this run (empty when orders were skipped)."""
+    merchant_orders_by_status: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_added(self) -> int:
         return sum(self.added.values())
 
 
-async def seed_demo(session: AsyncSession) -> SeedSummary:
-    """Insert whatever part of the demo data is missing and flush; the caller commits."""
+async def seed_demo(
+    session: AsyncSession, settings: Settings | None = None, *, orders: bool = True
+) -> SeedSummary:
+    """Insert whatever part of the demo data is missing and flush; the caller commits.
+
+    `orders=False` leaves out the year of orders (the catalogue and accounts alone seed in well
+    under a second). `settings` (default: the environment's) give the payment deadline, the
+    auto-completion delay and the commission rate the orders are played with.
+    """
     summary = SeedSummary()
     password_hash = _PasswordHash()
     merchants = await _seed_merchants(session, summary)
     await _seed_users(session, summary, merchants, password_hash)
     await _seed_products(session, summary, merchants)
     await session.flush()
+    if orders:
+        await _seed_orders(session, summary, merchants, settings or get_settings())
     return summary
 
 
@@ -622,6 +642,23 @@ async def _seed_products(
     )
 
 
+async def _seed_orders(
+    session: AsyncSession, summary: SeedSummary, merchants: dict[int, Merchant], settings: Settings
+) -> None:
+    result = await seed_orders(
+        session,
+        settings,
+        merchants=merchants,
+        owner_emails={seed.no: seed.owner_email for seed in MERCHANTS},
+        admin_email=ADMIN_EMAIL,
+        now=utcnow(),
+    )
+    summary.added["orders"] = result.added
+    summary.present["orders"] = result.present
+    summary.orders_by_status = result.by_status
+    summary.merchant_orders_by_status = result.merchant_orders_by_status
+
+
 def _certificate_no(cert: Certificate, number: int) -> str:
     prefix = "XFBF" if cert.scheme == "消费帮扶产品认定" else "FPCP"
     return f"{prefix}-{BATANG}-{cert.year}-{number:04d}"
@@ -635,6 +672,9 @@ def print_summary(summary: SeedSummary) -> None:
         print(
             f"  {kind:<10} {summary.present[kind]:>5} in all, {summary.added.get(kind, 0):>5} added"
         )
+    if summary.orders_by_status:
+        print("  orders by status: " + _counts(summary.orders_by_status))
+        print("  merchant orders by status: " + _counts(summary.merchant_orders_by_status))
     if summary.total_added == 0:
         print("  Nothing was missing: the demo data was already there.")
     print()
@@ -643,3 +683,9 @@ def print_summary(summary: SeedSummary) -> None:
     print(f"  {'email':<{width}}  {'role':<8}  name")
     for account in summary.accounts:
         print(f"  {account.email:<{width}}  {account.role:<8}  {account.name}")
+
+
+def _counts(by_status: dict[str, int]) -> str:
+    order = ("pending_payment", "paid", "shipped", "completed", "cancelled", "refunded")
+    known = [s for s in order if s in by_status]
+    return ", ".join(f"{s} {by_status[s]}" for s in known + sorted(set(by_status) - set(known)))
