@@ -183,7 +183,8 @@ async def issue_token(
     if wait is not None:
         raise TooManyAttempts(wait)
 
-    async with db.sessionmaker() as session:  # a read, closed before the slow hash
+    # One read, outside any write transaction (no SQLite write lock), closed before the slow hash.
+    async with AsyncSession(db.read_engine, expire_on_commit=False) as session:
         user = await session.scalar(select(User).where(User.email == email))
     stored_hash = user.password_hash if user is not None else None
     # argon2 takes tens of milliseconds of CPU: keep it off the event loop. An unknown e-mail

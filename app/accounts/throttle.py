@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from redis.exceptions import RedisError
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.errors import ThrottleUnavailable
 from app.core.config import Settings
@@ -94,7 +95,8 @@ class DatabaseLoginThrottle(LoginThrottle):
         now = self.clock()
         cutoff = now - timedelta(seconds=self.window_seconds)
         waits: list[int] = []
-        async with self.db.sessionmaker() as session:
+        # Reads on the read engine: no transaction, so no SQLite write lock, for the check.
+        async with AsyncSession(self.db.read_engine) as session:
             for rule in rules:
                 # The max-th newest failure in the window exists iff the key is over its limit,
                 # and the key is free again when that failure leaves the window.
