@@ -1,4 +1,5 @@
-"""The `shanhai` command end to end on a fresh SQLite file: migrate, seed-demo twice, sign in."""
+"""The `shanhai` command end to end on a fresh SQLite file: migrate, seed-demo twice (the second
+adds nothing, orders included), sign in."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from app.main import create_app
 from app.merchants.uscc import is_valid
 from app.seed.demo import DEMO_PASSWORD
 
-TABLES = ("merchants", "users", "products")
+TABLES = ("merchants", "users", "products", "orders", "ledger_entries")
 
 
 @pytest.fixture
@@ -55,7 +56,9 @@ def test_seed_demo_twice_then_sign_in(db_file: Path, capsys: pytest.CaptureFixtu
     first_out = capsys.readouterr().out
     first = _counts(db_file)
     assert first["merchants"] >= 10 and first["products"] >= 60
+    assert 300 <= first["orders"] <= 400 and first["ledger_entries"] > 0
     assert "admin@shanhai.demo" in first_out and DEMO_PASSWORD in first_out
+    assert "orders by status: pending_payment" in first_out
 
     assert main(["seed-demo"]) == 0
     second_out = capsys.readouterr().out
@@ -64,6 +67,10 @@ def test_seed_demo_twice_then_sign_in(db_file: Path, capsys: pytest.CaptureFixtu
 
     with sqlite3.connect(db_file) as conn:
         merchants = conn.execute("SELECT uscc, region_code, kind FROM merchants").fetchall()
+        statuses = {r[0] for r in conn.execute("SELECT DISTINCT status FROM orders")}
+        ledger_total = conn.execute("SELECT sum(amount_fen) FROM ledger_entries").fetchone()[0]
+    assert statuses == {"pending_payment", "paid", "completed", "cancelled", "refunded"}
+    assert ledger_total == 0
     assert all(is_valid(uscc) for uscc, _, _ in merchants)
     assert sum(region == "513335" for _, region, _ in merchants) >= 10
     assert any(uscc.startswith("N") for uscc, _, kind in merchants if kind == "village_collective")

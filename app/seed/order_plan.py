@@ -417,16 +417,17 @@ def _refunds(plans: list[OrderPlan], now: datetime, rng: random.Random) -> None:
         missing = least - sum(p.fate == fate for p in plans)
         for plan in rng.sample(candidates, min(max(missing, 0), len(candidates))):
             plan.fate = fate
-    recent = [
-        p for p in plans if p.fate == Fate.normal and p.completed and settled_before <= p.completed
-    ]
+    received = [p for p in plans if p.fate == Fate.normal and p.completed]
+    received.sort(key=lambda p: p.completed or now)
     awaiting = 0
-    for plan in reversed(recent):  # the newest receipts: asked yesterday or today
+    for plan in reversed(received):  # the newest receipts: asked the day after, or that day
+        if awaiting == 2:
+            break
         assert plan.completed is not None
         requested = _later(plan.completed, 1, rng)
         if requested >= now:
             requested = _later(plan.completed, 0, rng)
-        if requested < now and awaiting < 2:
+        if requested < now:
             awaiting += 1
             plan.fate = Fate.refund_requested
             plan.refund_requested = requested
