@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
@@ -31,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.catalog.schemas import CategoryRead, ProductSort
+from app.catalog.schemas import CategoryRead, ProductListQuery, ProductSort
 from app.core.pagination import InvalidCursor, decode_cursor, encode_cursor
 from app.models import Category, Merchant, MerchantStatus, Product, ProductStatus
 
@@ -109,17 +108,6 @@ async def list_categories(conn: AsyncConnection) -> list[CategoryRead]:
 
 
 # --- the public list --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ProductFilters:
-    q: str | None = None
-    category: str | None = None
-    merchant_id: uuid.UUID | None = None
-    township: str | None = None
-    min_price_fen: int | None = None
-    max_price_fen: int | None = None
-    in_stock: bool = False
 
 
 # sort -> (key column, descending?)
@@ -231,44 +219,39 @@ def _cursor_for(sort: ProductSort, item: dict[str, Any]) -> str:
     return encode_cursor(sort.value, [key, str(item["id"])])
 
 
-async def list_public_products(
-    conn: AsyncConnection,
-    filters: ProductFilters,
-    *,
-    sort: ProductSort,
-    limit: int,
-    cursor: str | None,
-) -> dict[str, Any]:
+async def list_public_products(conn: AsyncConnection, query: ProductListQuery) -> dict[str, Any]:
     """One page of the storefront: active products of approved merchants, as
     `{items, next_cursor}` with `ProductRead`-shaped items. `400 invalid_cursor` for a cursor
     that this sort did not give out."""
+    limit = query.limit
+    sort = query.sort
     params: dict[str, Any] = {"limit": limit + 1}
-    q = filters.q
+    q = query.q.strip() if query.q is not None else None
     if q:
         params["q"] = f"%{escape_like(q)}%"
-    if filters.category is not None:
-        params["category"] = filters.category
-    if filters.merchant_id is not None:
-        params["merchant_id"] = filters.merchant_id
-    if filters.township is not None:
-        params["township"] = filters.township
-    if filters.min_price_fen is not None:
-        params["min_price"] = filters.min_price_fen
-    if filters.max_price_fen is not None:
-        params["max_price"] = filters.max_price_fen
-    if cursor is not None:
-        params["after_key"], params["after_id"] = _cursor_position(sort, cursor)
+    if query.category is not None:
+        params["category"] = query.category
+    if query.merchant_id is not None:
+        params["merchant_id"] = query.merchant_id
+    if query.township is not None:
+        params["township"] = query.township
+    if query.min_price_fen is not None:
+        params["min_price"] = query.min_price_fen
+    if query.max_price_fen is not None:
+        params["max_price"] = query.max_price_fen
+    if query.cursor is not None:
+        params["after_key"], params["after_id"] = _cursor_position(sort, query.cursor)
     statement = _list_statement(
         conn.dialect.name,
         sort,
         bool(q),
-        filters.category is not None,
-        filters.merchant_id is not None,
-        filters.township is not None,
-        filters.min_price_fen is not None,
-        filters.max_price_fen is not None,
-        filters.in_stock,
-        cursor is not None,
+        query.category is not None,
+        query.merchant_id is not None,
+        query.township is not None,
+        query.min_price_fen is not None,
+        query.max_price_fen is not None,
+        query.in_stock,
+        query.cursor is not None,
     )
     rows = (await conn.execute(statement, params)).all()
     keys = _LIST_KEYS

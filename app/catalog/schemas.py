@@ -283,6 +283,48 @@ class ProductSort(enum.StrEnum):
     best_selling = "best_selling"
 
 
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+
+
+class ProductListQuery(BaseModel):
+    """The public list's query string, validated in one pass."""
+
+    q: str | None = Field(
+        default=None,
+        max_length=100,
+        pattern=_NO_CONTROL,
+        description="Substring of the name or description; Latin letters match in either case; "
+        "`%`, `_` and `\\` are matched literally. Blank: no filter.",
+    )
+    category: str | None = Field(
+        default=None, max_length=40, pattern=_NO_CONTROL, description="A category slug."
+    )
+    merchant_id: uuid.UUID | None = Field(default=None, description="Only this merchant's.")
+    township: str | None = Field(
+        default=None, max_length=40, pattern=_NO_CONTROL, description="Exact `origin_township`."
+    )
+    min_price_fen: int | None = Field(
+        default=None, ge=0, le=MAX_FEN, description="Lowest unit price, inclusive."
+    )
+    max_price_fen: int | None = Field(
+        default=None, ge=0, le=MAX_FEN, description="Highest unit price, inclusive."
+    )
+    in_stock: bool = Field(
+        default=False, description="`true`: only products with stock > 0; `false`: no filter."
+    )
+    sort: ProductSort = Field(
+        default=ProductSort.newest,
+        description="`newest` (created_at desc), `price_asc`, `price_desc`, `best_selling` "
+        "(sold units desc); ties by id.",
+    )
+    limit: int = Field(default=20, ge=1, le=100, description="Page size, 1–100.")
+    cursor: str | None = Field(
+        default=None,
+        max_length=512,
+        description="Opaque cursor from the previous page's `next_cursor`.",
+    )
+
+
 class IfMatch:
     """A parsed `If-Match` header: `*`, or a list of entity tags (`"3"`, `W/"3"`)."""
 

@@ -14,15 +14,14 @@ from app.catalog.schemas import (
     EmptyBody,
     IfMatch,
     ProductCreate,
+    ProductListQuery,
     ProductRead,
-    ProductSort,
     ProductUpdate,
     RejectBody,
     StockAdjustmentCreate,
     StockAdjustmentRead,
 )
 from app.core.db import ReadConnection, Session
-from app.core.money import MAX_FEN
 from app.core.pagination import Cursor, Limit, Page
 from app.models import ProductStatus, Role, User
 
@@ -54,60 +53,14 @@ async def list_categories(conn: ReadConnection) -> list[CategoryRead]:
 
 @router.get("/products", response_model=Page[ProductRead])
 async def list_products(
-    conn: ReadConnection,
-    q: Annotated[
-        str | None,
-        Query(
-            max_length=100,
-            pattern=_NO_CONTROL,
-            description="Substring of the name or description; Latin letters match in either "
-            "case; `%`, `_` and `\\` are matched literally. Blank: no filter.",
-        ),
-    ] = None,
-    category: Annotated[
-        str | None,
-        Query(max_length=40, pattern=_NO_CONTROL, description="A category slug."),
-    ] = None,
-    merchant_id: Annotated[uuid.UUID | None, Query(description="Only this merchant's.")] = None,
-    township: Annotated[
-        str | None,
-        Query(max_length=40, pattern=_NO_CONTROL, description="Exact `origin_township`."),
-    ] = None,
-    min_price_fen: Annotated[
-        int | None, Query(ge=0, le=MAX_FEN, description="Lowest unit price, inclusive.")
-    ] = None,
-    max_price_fen: Annotated[
-        int | None, Query(ge=0, le=MAX_FEN, description="Highest unit price, inclusive.")
-    ] = None,
-    in_stock: Annotated[
-        bool, Query(description="`true`: only products with stock > 0; `false`: no filter.")
-    ] = False,
-    sort: Annotated[
-        ProductSort,
-        Query(
-            description="`newest` (created_at desc), `price_asc`, `price_desc`, "
-            "`best_selling` (sold units desc); ties by id."
-        ),
-    ] = ProductSort.newest,
-    limit: Limit = 20,
-    cursor: Cursor = None,
+    conn: ReadConnection, query: Annotated[ProductListQuery, Query()]
 ) -> dict[str, Any]:
     """The storefront: active products of approved merchants, for everyone (a token is not
     needed and not looked at). Filters combine with AND; `min_price_fen > max_price_fen` simply
-    matches nothing. Keyset pagination: a cursor belongs to its `sort` (another sort's cursor is
-    `400 invalid_cursor`), and walking the pages never repeats or skips a product while new ones
-    are added."""
-    stripped = q.strip() if q is not None else None
-    filters = queries.ProductFilters(
-        q=stripped or None,
-        category=category,
-        merchant_id=merchant_id,
-        township=township,
-        min_price_fen=min_price_fen,
-        max_price_fen=max_price_fen,
-        in_stock=in_stock,
-    )
-    return await queries.list_public_products(conn, filters, sort=sort, limit=limit, cursor=cursor)
+    matches nothing; unknown query parameters are ignored. Keyset pagination: a cursor belongs
+    to its `sort` (another sort's cursor is `400 invalid_cursor`), and walking the pages never
+    repeats or skips a product while new ones are added."""
+    return await queries.list_public_products(conn, query)
 
 
 @router.post(
