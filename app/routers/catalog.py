@@ -30,7 +30,6 @@ router = APIRouter(tags=["catalog"])
 ManagerUser = Annotated[User, Depends(require_role(Role.admin, Role.merchant))]
 ProductId = Annotated[uuid.UUID, Path(description="The product's id.")]
 OptionalAction = Annotated[EmptyBody | None, Body(description="`{}` or no body.")]
-_NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 
 _PRODUCT_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "`not_authenticated` / `invalid_token`."},
