@@ -49,3 +49,10 @@ class MemberNotFound(NotFound):
 
 class CannotRemoveOwner(Conflict):
     code = "cannot_remove_owner"
+
+
+class OrdersInProgress(Conflict):
+    """A buyer with orders awaiting payment or delivery cannot become a merchant member: a
+    merchant member no longer acts as a buyer."""
+
+    code = "orders_in_progress"

@@ -28,6 +28,7 @@ from app.merchants.errors import (
     MemberNotFound,
     MerchantNotFound,
     NotABuyer,
+    OrdersInProgress,
     UsccTaken,
     UserNotFound,
 )
@@ -41,6 +42,7 @@ from app.models import (
     Role,
     User,
 )
+from app.orders.service import has_orders_in_progress
 
 OWNER_EDITABLE = frozenset({"contact_phone", "address", "bank_account"})
 SUBJECT = "merchant"
@@ -133,7 +135,10 @@ async def apply_for_merchant(
         raise Forbidden("Admins and officials cannot apply for a merchant.")
     if applicant.role == Role.merchant:
         raise AlreadyMerchant("You are already a member of a merchant.")
-    # The "no orders in progress" rule for applicants goes here (arrives with the orders issue).
+    if await has_orders_in_progress(session, applicant.id):
+        raise OrdersInProgress(
+            "Finish or cancel your orders in progress before applying for a merchant."
+        )
     code = _checked_uscc(data.uscc)
     await _ensure_uscc_free(session, code)
     households = data.linked_households
@@ -399,6 +404,8 @@ async def add_member(
         raise UserNotFound("No account has this e-mail address.")
     if user.role != Role.buyer:
         raise NotABuyer("Only a buyer account can join a merchant; this one cannot.")
+    if await has_orders_in_progress(session, user.id):
+        raise OrdersInProgress("That buyer has orders in progress; they must finish them first.")
     if not await _join(session, user.id, merchant.id, MerchantRole.staff):
         raise NotABuyer("Only a buyer account can join a merchant; this one cannot.")
     await session.refresh(user)

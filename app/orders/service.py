@@ -435,6 +435,19 @@ async def read_orders(session: AsyncSession, orders: list[Order]) -> list[OrderR
     return [_order_read(o, parts) for o in orders]
 
 
+async def has_orders_in_progress(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    """Whether the user has an order awaiting payment or paid and not yet completed."""
+    found = await session.scalar(
+        select(Order.id)
+        .where(
+            Order.buyer_id == user_id,
+            Order.status.in_([OrderStatus.pending_payment, OrderStatus.paid]),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 def orders_query(user: User, status: OrderStatus | None) -> Select[Order]:
     query = select(Order)
     if user.role == Role.buyer:

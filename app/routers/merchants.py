@@ -58,7 +58,10 @@ NoFieldsBody = Annotated[
     responses={
         401: _E401,
         403: {"description": "`forbidden`: admins and officials cannot apply."},
-        409: {"description": "`already_merchant` or `uscc_taken`."},
+        409: {
+            "description": "`already_merchant`, `uscc_taken`, or `orders_in_progress` "
+            "(the applicant has orders awaiting payment or delivery)."
+        },
         422: {"description": "`validation_error`, or `invalid_uscc` (check character)."},
     },
 )
@@ -196,7 +199,10 @@ async def reinstate_merchant(
     responses={
         **_OWNER_ONLY,
         404: {"description": "`merchant_not_found` or `user_not_found` (no such e-mail)."},
-        409: {"description": "`not_a_buyer`."},
+        409: {
+            "description": "`not_a_buyer`, or `orders_in_progress` "
+            "(that buyer has orders awaiting payment or delivery)."
+        },
     },
 )
 async def add_member(
