@@ -245,7 +245,8 @@ async def update_product(
         if if_match is not None and not if_match.matches(product.version):
             raise PreconditionFailed(
                 f'The product is at version {product.version} (ETag "{product.version}"), '
-                "not the one in If-Match: fetch it again and re-apply your change."
+                "not the one in If-Match: fetch it again and re-apply your change.",
+                headers={"ETag": f'"{product.version}"'},
             )
         sent = body.model_fields_set
         if not sent:

@@ -403,6 +403,7 @@ async def test_if_match_with_another_etag_is_412(client, session, app, tag):
     )
     assert r.status_code == 412
     assert r.json()["code"] == "precondition_failed"
+    assert r.headers["etag"] == '"1"'  # the current one, to fetch-and-retry against
     stored = await product_state(session, product.id)
     assert (stored["price_fen"], stored["version"]) == (9900, 1)
 
