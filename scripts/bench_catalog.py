@@ -426,6 +426,12 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     requests: int
+    cpu_us: float = 0.0
+    """Server process CPU time (user + system) per request, in microseconds."""
+    cpu_share: float = 0.0
+    """Server process CPU time over wall time: 1.0 is one core kept busy."""
+    load: float = 0.0
+    """The 1-minute load average when the run started."""
 
 
 @dataclass
@@ -433,6 +439,7 @@ class Target:
     label: str
     base: str
     path: str
+    pid: int
     runs: list[WrkResult] = field(default_factory=list)
 
     @property
@@ -468,6 +475,10 @@ def parse_wrk(output: str) -> WrkResult:
     )
 
 
+class WrkFailed(Exception):
+    """Some responses were not 2xx, or connections failed, during a wrk run."""
+
+
 def run_wrk(url: str, connections: int, seconds: float, latency: bool = True) -> str:
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s"]
     if latency:
@@ -479,27 +490,80 @@ def run_wrk(url: str, connections: int, seconds: float, latency: bool = True) ->
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     if bad:
-        raise SystemExit(f"{url}: {bad.group(1)} responses were not 2xx:\n{out}")
+        raise WrkFailed(f"{url}: {bad.group(1)} responses were not 2xx:\n{out}")
     if errors and re.search(r"(read|write|timeout) [1-9]", errors.group(1)):
-        raise SystemExit(f"{url}: socket errors under load:\n{out}")
+        raise WrkFailed(f"{url}: socket errors under load:\n{out}")
     return out
 
 
+# A PostgreSQL server shared with other work may run out of connection slots for a moment.
+_RETRYABLE = "too many clients already"
+RETRIES = 3
+
+
 def measure(
-    targets: list[Target], rounds: int, connections: int, seconds: float, warmup: float
-) -> None:
-    """Rounds of every target in turn (bare first), each run preceded by a short warm-up."""
+    targets: list[Target],
+    servers: dict[int, Server],
+    rounds: int,
+    connections: int,
+    seconds: float,
+    warmup: float,
+) -> int:
+    """Rounds of every target in turn (bare first), each run preceded by a short warm-up. A run
+    whose errors the server logged as PostgreSQL refusing connections (its `max_connections`
+    taken by other clients) is repeated, at most `RETRIES` times; any other error fails.
+    Returns how many runs were repeated."""
+    retried = 0
     for r in range(1, rounds + 1):
         for t in targets:
-            if warmup > 0:
-                run_wrk(t.url, connections, warmup, latency=False)
-            result = parse_wrk(run_wrk(t.url, connections, seconds))
+            server = servers[t.pid]
+            for attempt in range(RETRIES + 1):
+                log_size = server.log.stat().st_size
+                try:
+                    result = run_once(t, connections, seconds, warmup)
+                    break
+                except WrkFailed as exc:
+                    with server.log.open("rb") as f:
+                        f.seek(log_size)
+                        logged = f.read().decode(errors="replace")
+                    if _RETRYABLE not in logged or attempt == RETRIES:
+                        log_tail = logged[-3000:]
+                        raise SystemExit(f"{exc}\n--- {server.name} log:\n{log_tail}") from None
+                    retried += 1
+                    print(f"  PostgreSQL refused connections ({_RETRYABLE}); retrying in 10 s")
+                    time.sleep(10)
             t.runs.append(result)
             print(
                 f"  round {r}/{rounds}  {t.label:<24} {result.rps:9.1f} req/s  "
-                f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms",
+                f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
+                f"server CPU {result.cpu_us:6.0f} µs/req ({result.cpu_share:4.0%} of a core)  "
+                f"load {result.load:.1f}",
                 flush=True,
             )
+    return retried
+
+
+def run_once(t: Target, connections: int, seconds: float, warmup: float) -> WrkResult:
+    if warmup > 0:
+        run_wrk(t.url, connections, warmup, latency=False)
+    load = os.getloadavg()[0]
+    cpu_before, wall_before = process_cpu_seconds(t.pid), time.monotonic()
+    result = parse_wrk(run_wrk(t.url, connections, seconds))
+    cpu = process_cpu_seconds(t.pid) - cpu_before
+    result.cpu_share = cpu / (time.monotonic() - wall_before)
+    result.cpu_us = cpu * 1e6 / max(result.requests, 1)
+    result.load = load
+    return result
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # After the command name: state is field 3, utime field 14, stime field 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------------------------
@@ -538,6 +602,15 @@ def versions() -> dict[str, str]:
         check=False,
         cwd=ROOT,
     ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "app"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    ).stdout.strip()
+    if commit and dirty:
+        commit += "` with uncommitted changes under `app/"
     return {
         "python": platform.python_version(),
         "fastapi": fastapi.__version__,
@@ -575,19 +648,46 @@ def render(
             "",
         ]
     lines += [
-        "| target | URL | req/s (median) | p50 ms | p99 ms | req/s per round | vs bare |",
-        "| --- | --- | ---: | ---: | ---: | --- | ---: |",
+        "| target | URL | req/s | p50 ms | p99 ms | server CPU µs/req | server CPU | "
+        "req/s per round | vs bare |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
     ]
     for t in [bare, *reals]:
         per_round = ", ".join(f"{r.rps:,.0f}" for r in t.runs)
         rel = t.median("rps") / bare.median("rps")
         lines.append(
             f"| {t.label} | `{t.path}` | {t.median('rps'):,.0f} | {t.median('p50_ms'):.2f} | "
-            f"{t.median('p99_ms'):.2f} | {per_round} | {rel:.2f} |"
+            f"{t.median('p99_ms'):.2f} | {t.median('cpu_us'):,.0f} | "
+            f"{t.median('cpu_share'):.0%} | {per_round} | {rel:.2f} |"
         )
-    categories = ", ".join(f"{k} {n:,}" for k, n in info.get("categories", {}).items())
+    loads = [r.load for t in [bare, *reals] for r in t.runs]
     lines += [
         "",
+        "Medians over the rounds. *Server CPU µs/req*: user + system CPU time of the uvicorn "
+        "process during the run, per request; *server CPU*: that time over the run's wall time "
+        "(100% is one core kept busy).",
+    ]
+    if reals:
+        cpu_ratio = bare.median("cpu_us") / reals[0].median("cpu_us")
+        lines += [
+            f"Per request, the API process spends {1 / cpu_ratio:.1f} times the bare app's CPU "
+            f"time (if the API process alone were the bottleneck: a ratio of {cpu_ratio:.2f}).",
+        ]
+    busy = max(loads) > cpus() / 2
+    lines += [
+        "",
+        f"1-minute load average when each run started: {min(loads):.1f}–{max(loads):.1f} "
+        f"on {cpus()} CPUs"
+        + (
+            ". **The machine was busy with other work during the run**: the req/s figures are "
+            "depressed and noisy, and the CPU time per request is the steadier figure."
+            if busy
+            else "."
+        ),
+        "",
+    ]
+    categories = ", ".join(f"{k} {n:,}" for k, n in info.get("categories", {}).items())
+    lines += [
         "## Machine",
         "",
         f"- date: {info['date']}",
@@ -613,7 +713,9 @@ def render(
         f"- Load: `wrk -t1 -c{args.connections} -d{args.duration:g}s --latency` on loopback, "
         f"preceded by a {args.warmup:g} s warm-up of the same URL; targets measured in turn, "
         f"bare first, for {args.rounds} rounds; the table shows the median of the rounds. Any "
-        "non-2xx response or socket error fails the run.",
+        "non-2xx response or socket error fails the run, except that a run during which "
+        "PostgreSQL refused connections (`too many clients`: the server is shared) is repeated"
+        f" ({info.get('retried', 0)} repeated in this run).",
         f"- The goal: the real list with a filter (`{REAL_TARGETS[0][1]}`) serves at least "
         f"{GOAL:.2f} of the bare app's requests per second. The unfiltered list and "
         "`sort=price_asc` are measured for information.",
@@ -712,12 +814,15 @@ def main(argv: list[str] | None = None) -> int:
         for s in servers:
             wait_until_up(s)
 
-        bare = Target("bare FastAPI", bare_server.base, BARE_PATH)
+        bare = Target("bare FastAPI", bare_server.base, BARE_PATH, bare_server.proc.pid)
         check_page(bare.label, bare.url)
         reals = []
         if not args.bare_only:
             real_server = servers[1]
-            reals = [Target(label, real_server.base, path) for label, path in REAL_TARGETS]
+            reals = [
+                Target(label, real_server.base, path, real_server.proc.pid)
+                for label, path in REAL_TARGETS
+            ]
             for t in reals:
                 check_page(t.label, t.url)
 
@@ -726,7 +831,11 @@ def main(argv: list[str] | None = None) -> int:
             f"(warm-up {args.warmup:g} s before each run):",
             flush=True,
         )
-        measure([bare, *reals], args.rounds, args.connections, args.duration, args.warmup)
+        by_pid = {s.proc.pid: s for s in servers}
+        targets = [bare, *reals]
+        info["retried"] = measure(
+            targets, by_pid, args.rounds, args.connections, args.duration, args.warmup
+        )
         for s in servers:
             if s.proc.poll() is not None:
                 raise SystemExit(f"{s.name} server died during the run:\n{s.tail()}")
@@ -739,11 +848,12 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(logdir, ignore_errors=True)
 
     print()
-    print(f"{'target':<24} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  vs bare")
+    print(f"{'target':<24} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU µs/req':>11}  vs bare")
     for t in [bare, *reals]:
         print(
             f"{t.label:<24} {t.median('rps'):9.1f} {t.median('p50_ms'):8.2f} "
-            f"{t.median('p99_ms'):8.2f}  {t.median('rps') / bare.median('rps'):6.2f}"
+            f"{t.median('p99_ms'):8.2f} {t.median('cpu_us'):11.0f}  "
+            f"{t.median('rps') / bare.median('rps'):6.2f}"
         )
     if reals:
         ratio = reals[0].median("rps") / bare.median("rps")
