@@ -320,8 +320,8 @@ class ProductListQuery(BaseModel):
     limit: int = Field(default=20, ge=1, le=100, description="Page size, 1–100.")
     cursor: str | None = Field(
         default=None,
-        max_length=512,
-        description="Opaque cursor from the previous page's `next_cursor`.",
+        description="Opaque cursor from the previous page's `next_cursor` (a bad one is "
+        "`400 invalid_cursor`).",
     )
 
 

@@ -17,8 +17,11 @@ T = TypeVar("T")
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size, 1–100.")]
 Cursor = Annotated[
     str | None,
-    Query(max_length=512, description="Opaque cursor from the previous page's `next_cursor`."),
+    Query(description="Opaque cursor from the previous page's `next_cursor`."),
 ]
+
+
+MAX_CURSOR_LENGTH = 512
 
 
 class Page(BaseModel, Generic[T]):
@@ -38,6 +41,8 @@ def encode_cursor(kind: str, values: list[Any]) -> str:
 
 def decode_cursor(cursor: str, kind: str, arity: int) -> list[Any]:
     """The key values in `cursor`; `400 invalid_cursor` unless it is one of ours for `kind`."""
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise InvalidCursor("The cursor is not one this list gave out.")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())

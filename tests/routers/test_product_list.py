@@ -414,3 +414,10 @@ async def test_a_cursor_still_works_after_its_product_left(client, session, shop
     session.add(shop.p[6])
     await session.commit()
     assert await _ids(client, cursor=cursor) == shop.ids(5, 4, 3, 2, 1)
+
+
+async def test_an_overlong_cursor_is_invalid_cursor_not_a_validation_error(client):
+    for path in ("/api/v1/products", "/api/v1/merchants"):
+        r = await client.get(path, params={"cursor": "A" * 5000})
+        assert r.status_code == 400, path
+        assert r.json()["code"] == "invalid_cursor"
