@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from app.core.money import MAX_FEN
+from app.core.validators import UtcTimestamp
 from app.models import AssistanceClass, ProductStatus
 
 MAX_STOCK = 1_000_000_000
@@ -272,8 +273,8 @@ class ProductRead(BaseModel):
         description="Why the product is in its status (the rejection reason), if anyone said."
     )
     version: int = Field(description='Bumped by every change; the `ETag` is `"<version>"`.')
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcTimestamp
+    updated_at: UtcTimestamp
 
 
 class ProductSort(enum.StrEnum):

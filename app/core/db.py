@@ -46,15 +46,16 @@ def create_engine(url: str, *, for_writes: bool = True, **kwargs: Any) -> AsyncE
     IMMEDIATE; a read engine (`for_writes=False`) leaves transactions to the driver, which runs
     SELECTs outside any transaction, so readers never hold the write lock."""
     if url.startswith("sqlite"):
+        kwargs.pop("pool_size", None)
+        kwargs.pop("max_overflow", None)
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         if for_writes:
             event.listen(engine.sync_engine, "connect", _sqlite_no_autobegin)
             event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", False)
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", 10)
     return create_async_engine(url, **kwargs)
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, PlainSerializer, StringConstraints
 
 from app.core.money import MAX_FEN
 
@@ -46,3 +47,16 @@ RegionCode = Annotated[
 ]
 Fen = Annotated[int, Field(ge=0, le=MAX_FEN, description="Amount in fen (分).")]
 PositiveFen = Annotated[int, Field(gt=0, le=MAX_FEN, description="Amount in fen (分), > 0.")]
+
+
+def _utc_rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+UtcTimestamp = Annotated[
+    datetime,
+    PlainSerializer(_utc_rfc3339, return_type=str, when_used="json"),
+    Field(examples=["2026-11-29T02:15:30.123456+00:00"]),
+]
+"""A timestamp shown in UTC with microseconds, e.g. `2026-11-29T02:15:30.123456+00:00`: the
+exact text PostgreSQL builds for the product list (`app/catalog/queries.py`)."""

@@ -53,13 +53,16 @@ async def list_categories(conn: ReadConnection) -> list[CategoryRead]:
 @router.get("/products", response_model=Page[ProductRead])
 async def list_products(
     conn: ReadConnection, query: Annotated[ProductListQuery, Query()]
-) -> dict[str, Any]:
+) -> dict[str, Any] | Response:
     """The storefront: active products of approved merchants, for everyone (a token is not
     needed and not looked at). Filters combine with AND; `min_price_fen > max_price_fen` simply
     matches nothing; unknown query parameters are ignored. Keyset pagination: a cursor belongs
     to its `sort` (another sort's cursor is `400 invalid_cursor`), and walking the pages never
     repeats or skips a product while new ones are added."""
-    return await queries.list_public_products(conn, query)
+    page = await queries.list_public_products(conn, query)
+    if isinstance(page, bytes):  # PostgreSQL rendered the page already
+        return Response(page, media_type="application/json")
+    return page
 
 
 @router.post(

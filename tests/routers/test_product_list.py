@@ -421,3 +421,38 @@ async def test_an_overlong_cursor_is_invalid_cursor_not_a_validation_error(clien
         r = await client.get(path, params={"cursor": "A" * 5000})
         assert r.status_code == 400, path
         assert r.json()["code"] == "invalid_cursor"
+
+
+async def test_list_items_equal_the_product_read_field_for_field(client, session):
+    """On PostgreSQL the database renders list items; they must be what GET /products/{id}
+    shows: same fields, values and formats (timestamps, dates, nested certification)."""
+    from datetime import date
+
+    from tests.fixtures.factories import make_merchant, make_product
+
+    merchant, _ = await make_merchant(session)
+    tricky = await make_product(
+        session,
+        merchant,
+        name='松茸 "特级" \\ 礼盒 🍄',
+        price_fen=29900,
+        category="mushrooms",
+        images=["https://img.example.cn/a.jpg", "https://img.example.cn/b.jpg"],
+        cert_scheme="消费帮扶产品认定",
+        cert_no="XFBF-2026-0001",
+        cert_issuer="四川省农业农村厅",
+        cert_valid_from=date(2026, 1, 1),
+        cert_valid_to=date(2027, 12, 31),
+        weight_grams=500,
+    )
+    plain = await make_product(session, merchant, category="mushrooms")
+
+    listed = (await client.get("/api/v1/products", params={"category": "mushrooms"})).json()
+    by_id = {item["id"]: item for item in listed["items"]}
+    for product in (tricky, plain):
+        detail = (await client.get(f"/api/v1/products/{product.id}")).json()
+        assert by_id[str(product.id)] == detail
+    assert by_id[str(tricky.id)]["name"] == '松茸 "特级" \\ 礼盒 🍄'
+    assert by_id[str(tricky.id)]["certification"]["valid_to"] == "2027-12-31"
+    assert by_id[str(plain.id)]["certification"] is None
+    assert listed["items"][0]["created_at"].endswith("+00:00")
