@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from app.core.db import Database
 from app.models import Role
 from tests.fixtures.factories import auth, make_merchant, make_product, make_user
 from tests.fixtures.orders import (
@@ -234,3 +235,30 @@ async def test_two_identical_checkouts_at_once_through_two_apps(app_with, sessio
     assert len({r.json()["id"] for r in winners}) == 1
     assert (await counts(session))["orders"] == 1
     assert await stock_of(session, product) == 8
+
+
+async def test_a_checkout_needs_one_pooled_connection_at_a_time(app_with, settings, session):
+    """Under a burst every request may hold a pooled connection; one that then waited for a
+    second (to claim its key) would starve the pool. With a pool of one connection, checkout,
+    its replay and a refused checkout that frees its key all still answer."""
+    merchant, _ = await make_merchant(session)
+    product = await make_product(session, merchant, stock=3)
+    buyer = await make_user(session)
+    tiny_app, tiny_client = await app_with()
+    await tiny_app.state.db.dispose()
+    tiny_app.state.db = Database(settings.database_url, pool_size=1, max_overflow=0, pool_timeout=3)
+    headers = {**auth(tiny_app, buyer), "Idempotency-Key": "one-connection"}
+
+    r = await tiny_client.post(f"{API}/orders", json=order_body([(product, 2)]), headers=headers)
+    assert r.status_code == 201, r.text
+    r = await tiny_client.post(f"{API}/orders", json=order_body([(product, 2)]), headers=headers)
+    assert (r.status_code, r.headers.get("idempotent-replayed")) == (201, "true")
+    r = await tiny_client.post(
+        f"{API}/orders",
+        json=order_body([(product, 2)]),
+        headers={**auth(tiny_app, buyer), **idem()},
+    )
+    assert r.status_code == 409, r.text
+    assert r.json()["code"] == "insufficient_stock"
+    assert (await counts(session))["orders"] == 1
+    assert await stock_of(session, product) == 1
