@@ -10,9 +10,10 @@ transaction of its own before the work starts, so a concurrent duplicate sees it
 stored response is written in the request's own transaction, so the answer and its effects land
 together or not at all. A request that fails releases its claim, so a retry with the same key
 runs again (e.g. after Stripe was down); use cases that commit in phases around a provider call
-are written to resume where a failed attempt stopped. On SQLite every write transaction holds the database's
-single write lock from its start, so requests with one key run one after the other: the claim
-lives in the request's transaction and a duplicate sees either nothing or the completed answer.
+are written to resume where a failed attempt stopped. On SQLite every write transaction holds
+the database's single write lock from its start, so requests with one key run one after the
+other: the claim lives in the request's transaction and a duplicate sees either nothing or the
+completed answer.
 """
 
 from __future__ import annotations
@@ -144,7 +145,10 @@ async def run_idempotent(
     body: BaseModel | None,
     handler: Callable[[], Awaitable[tuple[int, Any]]],
 ) -> JSONResponse:
-    """Run `handler` once per (caller, key); it returns (status, body). See the module doc."""
+    """Run `handler` once per (caller, key); it returns (status, body). See the module doc.
+
+    On PostgreSQL this commits `session` before claiming the key: call it before the request
+    has written anything."""
     key = require_key(key)
     fingerprint = request_fingerprint(request, body)
     db: Database = request.app.state.db
@@ -152,9 +156,12 @@ async def run_idempotent(
     if db.is_sqlite:
         claim_id, existing = await _claim(session, user_id, key, fingerprint)
     else:
-        async with db.sessionmaker() as claim_session:
-            claim_id, existing = await _claim(claim_session, user_id, key, fingerprint)
-            await claim_session.commit()
+        # The claim is committed on its own, but on the request's session: end the request's
+        # transaction first (so far it only read the caller) rather than take a second pooled
+        # connection while holding one, which under a burst starves the pool.
+        await session.commit()
+        claim_id, existing = await _claim(session, user_id, key, fingerprint)
+        await session.commit()
 
     if existing is not None:
         if existing.request_hash != fingerprint:
