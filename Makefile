@@ -37,6 +37,7 @@ format: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python scripts/bench_catalog.py
+	$(BIN)/python scripts/bench_checkout.py
 
 clean:
 	rm -rf $(VENV) shanhai.db shanhai.db-wal shanhai.db-shm

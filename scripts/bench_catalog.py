@@ -25,47 +25,46 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
-import re
 import secrets
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+from benchlib import (
+    ROOT,
+    Server,
+    WrkFailed,
+    WrkResult,
+    admin_execute,
+    cpu_model,
+    cpus,
+    get,
+    merchant_rows,
+    parse_wrk,
+    process_cpu_seconds,
+    product_rows,
+    run_wrk,
+    start_server,
+    stop_server,
+    versions,
+    wait_until_up,
+)
 from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 
 from app.core.db import create_engine
 from app.core.migrations import upgrade
-from app.merchants.uscc import ALPHABET, check_character
-from app.models import (
-    AssistanceClass,
-    Base,
-    Merchant,
-    MerchantKind,
-    MerchantStatus,
-    Product,
-    ProductStatus,
-)
+from app.models import Base, Merchant, Product
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 GOAL = 0.25
 KEEP_MARKER = "<!-- kept -->"
-BATANG = "513335"
 FILTER_CATEGORY = "fruit"
 
 # (label, path): the first real target is the one the goal is about; the others are for information.
@@ -76,220 +75,9 @@ REAL_TARGETS = [
     ("real, sort=price_asc", "/api/v1/products?limit=20&sort=price_asc"),
 ]
 
-TOWNSHIPS = [
-    "夏邛镇",
-    "中咱镇",
-    "措拉镇",
-    "甲英镇",
-    "地巫镇",
-    "义敦镇",
-    "竹巴龙乡",
-    "苏哇龙乡",
-    "昌波乡",
-    "拉哇乡",
-    "波密乡",
-    "亚日贡乡",
-    "茶洛乡",
-    "松多乡",
-    "德达乡",
-    "党巴乡",
-]
-
-# slug: (share of the products, assistance class, [(name, unit, price range in fen, grams)])
-CATALOGUE: dict[str, tuple[float, AssistanceClass, list[tuple[str, str, tuple[int, int], int]]]] = {
-    "mushrooms": (
-        0.18,
-        AssistanceClass.agricultural,
-        [
-            ("野生松茸", "斤", (9800, 39800), 500),
-            ("羊肚菌干货", "盒", (12800, 45800), 250),
-            ("黑木耳", "袋", (2800, 6800), 500),
-            ("牛肝菌片", "袋", (3800, 9800), 250),
-            ("青冈菌", "斤", (4800, 12800), 500),
-        ],
-    ),
-    FILTER_CATEGORY: (
-        0.24,
-        AssistanceClass.agricultural,
-        [
-            ("巴塘高原苹果", "箱", (4800, 12800), 5000),
-            ("金丝蜜枣", "斤", (1800, 3800), 500),
-            ("高原石榴", "箱", (5800, 13800), 4000),
-            ("冰糖心苹果", "箱", (5800, 15800), 5000),
-            ("沙棘鲜果", "斤", (2200, 4800), 500),
-            ("软籽石榴", "个", (800, 1800), 400),
-        ],
-    ),
-    "meat": (
-        0.12,
-        AssistanceClass.agricultural,
-        [
-            ("牦牛肉干", "袋", (3800, 9800), 250),
-            ("藏香猪腊肉", "斤", (6800, 15800), 500),
-            ("高原黑山羊肉", "kg", (9800, 19800), 1000),
-            ("牦牛肉", "kg", (12800, 26800), 1000),
-        ],
-    ),
-    "grains": (
-        0.14,
-        AssistanceClass.agricultural,
-        [
-            ("青稞米", "袋", (2800, 6800), 2500),
-            ("青稞糌粑", "袋", (1800, 4800), 1000),
-            ("高原菜籽油", "瓶", (5800, 12800), 5000),
-            ("苦荞茶", "盒", (2800, 6800), 300),
-        ],
-    ),
-    "specialties": (
-        0.12,
-        AssistanceClass.agricultural,
-        [
-            ("牦牛酸奶", "瓶", (1200, 2800), 250),
-            ("高原蜂蜜", "瓶", (6800, 16800), 500),
-            ("酥油", "斤", (4800, 9800), 500),
-            ("花椒", "袋", (2800, 7800), 250),
-            ("藏茶砖", "块", (4800, 18800), 500),
-        ],
-    ),
-    "handicrafts": (
-        0.10,
-        AssistanceClass.handicraft,
-        [
-            ("手工藏香", "盒", (3800, 12800), 200),
-            ("牦牛毛编织坐垫", "个", (8800, 26800), 800),
-            ("藏族手工银饰", "件", (19800, 89800), 50),
-            ("手绘唐卡挂画", "幅", (58800, 298800), 600),
-            ("木碗", "个", (6800, 18800), 300),
-        ],
-    ),
-    "gift-packs": (
-        0.10,
-        AssistanceClass.agricultural,
-        [
-            ("巴塘山珍礼盒", "盒", (19800, 59800), 2000),
-            ("高原年货礼盒", "盒", (16800, 39800), 3000),
-            ("山海协作帮扶礼包", "份", (9800, 29800), 2500),
-        ],
-    ),
-}
-GRADES = ["特级", "一级", "精选", "家庭装", "尝鲜装", "合作社直供", "当季新货", "原产地直发"]
-ADJECTIVES = ["海拔3000米以上", "金沙江畔", "无污染高原", "藏区牧场", "传统工艺", "古法手作"]
-COOP_WORDS = ["种植专业合作社", "养殖专业合作社", "农牧民专业合作社", "村集体经济合作社"]
-
 
 # --------------------------------------------------------------------------------------------
 # Data
-
-
-def _uscc(rng: random.Random, prefix: str) -> str:
-    body = prefix + "".join(rng.choice(ALPHABET) for _ in range(17 - len(prefix)))
-    return body + check_character(body)
-
-
-def merchant_rows(rng: random.Random, count: int, now: datetime) -> list[dict[str, Any]]:
-    rows = []
-    for i in range(count):
-        township = TOWNSHIPS[i % len(TOWNSHIPS)]
-        village = i % 4 == 3
-        person = rng.choice(["扎西", "格桑", "德吉", "次仁", "央宗"])
-        name = f"巴塘县{township}{person}{COOP_WORDS[i % 4]}"
-        households = rng.randint(20, 400)
-        approved_at = now - timedelta(days=400 + i)
-        rows.append(
-            {
-                "id": uuid.uuid4(),
-                "name": name[:100],
-                "kind": MerchantKind.village_collective if village else MerchantKind.cooperative,
-                # 93: farmers' cooperative; N2: village collective economic organisation.
-                "uscc": _uscc(rng, ("N2" if village else "93") + BATANG),
-                "legal_representative": rng.choice(["扎西", "格桑", "次仁多吉", "央宗", "泽仁"]),
-                "contact_phone": f"+86138{rng.randint(0, 99_999_999):08d}",
-                "region_code": BATANG,
-                "township": township,
-                "address": f"甘孜州巴塘县{township}{rng.randint(1, 30)}村{rng.randint(1, 99)}号",
-                "households": households,
-                "poverty_alleviated_households": households // 3,
-                "monitored_households": households // 12,
-                "bank_name": "中国农业银行巴塘县支行",
-                "bank_account_name": name[:100],
-                "bank_account_no": f"62284800{rng.randint(0, 10**11 - 1):011d}",
-                "status": MerchantStatus.approved,
-                "approved_at": approved_at,
-                "created_at": approved_at - timedelta(days=3),
-                "updated_at": approved_at,
-            }
-        )
-    return rows
-
-
-def product_rows(
-    rng: random.Random, merchants: list[dict[str, Any]], count: int, now: datetime
-) -> list[dict[str, Any]]:
-    slugs = list(CATALOGUE)
-    weights = [CATALOGUE[s][0] for s in slugs]
-    rows = []
-    for i in range(count):
-        slug = rng.choices(slugs, weights)[0]
-        _, klass, kinds = CATALOGUE[slug]
-        base_name, unit, (low, high), grams = rng.choice(kinds)
-        merchant = merchants[rng.randrange(len(merchants))]
-        township = merchant["township"] if rng.random() < 0.8 else rng.choice(TOWNSHIPS)
-        # Distinct creation times spread over the past year, like a catalogue that grew.
-        created = now - timedelta(seconds=(count - i) * 3153 + rng.randint(0, 3000))
-        certified = rng.random() < 0.65
-        rows.append(
-            {
-                "id": uuid.uuid4(),
-                "merchant_id": merchant["id"],
-                "name": f"{base_name} {rng.choice(GRADES)} {unit}装"[:100],
-                "description": (
-                    f"{rng.choice(ADJECTIVES)}，产自巴塘县{township}。"
-                    f"{merchant['name']}组织农牧户生产，统一分拣、统一包装，"
-                    "下单后48小时内发货，冷链或顺丰直达。每一份订单都计入山海协作消费帮扶。"
-                ),
-                "category_slug": slug,
-                "unit": unit,
-                "price_fen": rng.randrange(low, high + 1, 100),
-                "stock": 0 if rng.random() < 0.12 else rng.randint(1, 2000),
-                "sold_units": int(rng.paretovariate(1.2) * 10) - 10,
-                "origin_township": township,
-                "assistance_class": klass,
-                "cert_scheme": "消费帮扶产品认定" if certified else None,
-                "cert_no": f"XFBF-2026-{BATANG}-{i:05d}" if certified else None,
-                "cert_issuer": "四川省农业农村厅" if certified else None,
-                "cert_valid_from": date(2026, 1, 1) if certified else None,
-                "cert_valid_to": date(2027, 12, 31) if certified else None,
-                "images": [
-                    f"https://img.shanhai.example/p/{i}/{n}.jpg" for n in range(rng.randint(1, 4))
-                ],
-                "weight_grams": grams,
-                "shelf_life_days": None if klass == AssistanceClass.handicraft else 180,
-                "status": ProductStatus.active,
-                "status_reason": None,
-                "version": rng.randint(1, 5),
-                "created_at": created,
-                "updated_at": created + timedelta(hours=rng.randint(0, 48)),
-            }
-        )
-    return rows
-
-
-def _admin_dsn(url: str) -> str:
-    u = make_url(url)
-    auth = u.username or "postgres"
-    if u.password:
-        auth += f":{u.password}"
-    return (
-        f"postgresql://{auth}@{u.host or '127.0.0.1'}:{u.port or 5432}/{u.database or 'postgres'}"
-    )
-
-
-async def _admin(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(_admin_dsn(url))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def seed(url: str, merchants: int, products: int, seed_value: int) -> dict[str, Any]:
@@ -326,85 +114,6 @@ async def seed(url: str, merchants: int, products: int, seed_value: int) -> dict
 # Servers
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass
-class Server:
-    name: str
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-def start_server(name: str, target: list[str], env: dict[str, str], logdir: Path) -> Server:
-    port = free_port()
-    log = logdir / f"{name}.log"
-    cmd = [
-        str(BIN / "uvicorn"),
-        *target,
-        "--workers",
-        "1",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    return Server(name, proc, port, log)
-
-
-def stop_server(server: Server) -> None:
-    if server.proc.poll() is None:
-        server.proc.terminate()
-        try:
-            server.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.proc.kill()
-            server.proc.wait()
-
-
-def get(url: str, timeout: float = 10) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return int(resp.status), bytes(resp.read())
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), bytes(exc.read())
-
-
-def wait_until_up(server: Server, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise SystemExit(f"{server.name} server exited early:\n{server.tail()}")
-        try:
-            get(server.base + "/openapi.json", timeout=2)
-            return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.2)
-    raise SystemExit(
-        f"{server.name} server did not answer within {timeout:.0f} s:\n{server.tail()}"
-    )
-
-
 def check_page(label: str, url: str) -> None:
     """Fail loudly unless the URL answers 200 with a full page of 20 items."""
     status, body = get(url)
@@ -421,20 +130,6 @@ def check_page(label: str, url: str) -> None:
 
 
 @dataclass
-class WrkResult:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    cpu_us: float = 0.0
-    """Server process CPU time (user + system) per request, in microseconds."""
-    cpu_share: float = 0.0
-    """Server process CPU time over wall time: 1.0 is one core kept busy."""
-    load: float = 0.0
-    """The 1-minute load average when the run started."""
-
-
-@dataclass
 class Target:
     label: str
     base: str
@@ -448,52 +143,6 @@ class Target:
 
     def median(self, attr: str) -> float:
         return float(statistics.median(getattr(r, attr) for r in self.runs))
-
-
-_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-
-
-def _latency_ms(value: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
-    if not match:
-        raise ValueError(f"unreadable latency {value!r}")
-    return float(match.group(1)) * _UNITS_MS[match.group(2)]
-
-
-def parse_wrk(output: str) -> WrkResult:
-    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
-    p50 = re.search(r"^\s+50%\s+(\S+)", output, re.M)
-    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.M)
-    total = re.search(r"^\s+(\d+) requests in", output, re.M)
-    if not (rps and p50 and p99 and total):
-        raise SystemExit(f"could not read wrk's output:\n{output}")
-    return WrkResult(
-        float(rps.group(1)),
-        _latency_ms(p50.group(1)),
-        _latency_ms(p99.group(1)),
-        int(total.group(1)),
-    )
-
-
-class WrkFailed(Exception):
-    """Some responses were not 2xx, or connections failed, during a wrk run."""
-
-
-def run_wrk(url: str, connections: int, seconds: float, latency: bool = True) -> str:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s"]
-    if latency:
-        cmd.append("--latency")
-    done = subprocess.run([*cmd, url], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    out = done.stdout
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: (.*)", out)
-    if bad:
-        raise WrkFailed(f"{url}: {bad.group(1)} responses were not 2xx:\n{out}")
-    if errors and re.search(r"(read|write|timeout) [1-9]", errors.group(1)):
-        raise WrkFailed(f"{url}: socket errors under load:\n{out}")
-    return out
 
 
 # A PostgreSQL server shared with other work may run out of connection slots for a moment.
@@ -556,70 +205,8 @@ def run_once(t: Target, connections: int, seconds: float, warmup: float) -> WrkR
     return result
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    # After the command name: state is field 3, utime field 14, stime field 15.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 # --------------------------------------------------------------------------------------------
 # Report
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 0
-
-
-def versions() -> dict[str, str]:
-    import fastapi
-    import pydantic
-    import sqlalchemy
-    import uvicorn
-
-    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
-    wrk_version = (wrk.stdout or wrk.stderr).split("Copyright")[0].strip()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", "app"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    ).stdout.strip()
-    if commit and dirty:
-        commit += "` with uncommitted changes under `app/"
-    return {
-        "python": platform.python_version(),
-        "fastapi": fastapi.__version__,
-        "pydantic": pydantic.VERSION,
-        "sqlalchemy": sqlalchemy.__version__,
-        "uvicorn": uvicorn.__version__,
-        "wrk": wrk_version,
-        "commit": commit or "unknown",
-    }
 
 
 def render(
@@ -791,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.bare_only:
             print(f"creating database {db_name} …", flush=True)
-            asyncio.run(_admin(args.pg, f'CREATE DATABASE "{db_name}"'))
+            asyncio.run(admin_execute(args.pg, f'CREATE DATABASE "{db_name}"'))
             created = True
             upgrade(db_url)
             started = time.perf_counter()
@@ -843,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         for s in servers:
             stop_server(s)
         if created:
-            asyncio.run(_admin(args.pg, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+            asyncio.run(admin_execute(args.pg, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
             print(f"dropped database {db_name}", flush=True)
         shutil.rmtree(logdir, ignore_errors=True)
 
