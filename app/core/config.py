@@ -26,10 +26,11 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///./shanhai.db"
-    # Connections per API process (PostgreSQL): keep processes × (size + overflow) under the
-    # server's max_connections.
-    db_pool_size: int = Field(default=20, ge=1, le=200)
-    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    # Connections kept per API process (PostgreSQL). A request beyond them waits for one rather
+    # than opening and closing a connection of its own (overflow connections churn under load).
+    # Keep processes × (size + overflow) under the server's max_connections.
+    db_pool_size: int = Field(default=40, ge=1, le=500)
+    db_max_overflow: int = Field(default=0, ge=0, le=500)
     secret_key: str = ""
     access_token_minutes: float = Field(default=60, gt=0)
     redis_url: str | None = None

@@ -54,8 +54,8 @@ def create_engine(url: str, *, for_writes: bool = True, **kwargs: Any) -> AsyncE
             event.listen(engine.sync_engine, "connect", _sqlite_no_autobegin)
             event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
-    kwargs.setdefault("pool_size", 20)
-    kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("pool_size", 40)
+    kwargs.setdefault("max_overflow", 0)
     return create_async_engine(url, **kwargs)
 
 
