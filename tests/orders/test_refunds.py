@@ -383,3 +383,22 @@ async def test_an_unknown_refund_is_404(client, app, paid):
     r = await _decide(client, app, paid["admin"], "00000000-0000-4000-8000-000000000000", "approve")
     assert r.status_code == 404
     assert r.json()["code"] == "refund_not_found"
+
+
+async def test_the_order_completes_when_the_last_open_part_is_refunded_before_shipping(
+    client, app, paid
+):
+    await ship(client, app, paid["owner1"], paid["mo1"])
+    r = await client.post(
+        f"{API}/merchant-orders/{paid['mo1']}/confirm-receipt", headers=auth(app, paid["buyer"])
+    )
+    assert r.status_code == 200
+    order = await get_order(client, app, paid["buyer"], paid["order"]["id"])
+    assert order["status"] == "paid"  # merchant 2 has not shipped
+
+    refund = await ask_refund(client, app, paid["buyer"], paid["order"], [(paid["l2"], 1)])
+    assert (await _decide(client, app, paid["owner2"], refund["id"], "approve")).status_code == 200
+    order = await get_order(client, app, paid["buyer"], paid["order"]["id"])
+    assert part_of(order, paid["m2"])["status"] == "cancelled"
+    assert order["status"] == "completed"
+    assert order["completed_at"] is not None

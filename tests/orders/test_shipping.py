@@ -203,3 +203,18 @@ async def test_only_the_buyer_confirms_receipt(client, app, session, paid):
     assert r.status_code == 401
     order = await get_order(client, app, paid["buyer"], paid["order"]["id"])
     assert part_of(order, paid["m1"])["status"] == "shipped"
+
+
+async def test_a_suspended_merchant_still_ships_and_completes_its_open_orders(
+    client, app, session, paid
+):
+    r = await client.post(
+        f"{API}/merchants/{paid['m1'].id}/suspend",
+        json={"reason": "资质复核"},
+        headers=auth(app, paid["admin"]),
+    )
+    assert r.status_code == 200, r.text
+    await ship(client, app, paid["owner1"], paid["mo1"])
+    r = await _receive(client, app, paid["buyer"], paid["mo1"])
+    assert r.status_code == 200
+    assert r.json()["status"] == "completed"
