@@ -35,7 +35,7 @@ class OrderLineCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     product_id: uuid.UUID
-    quantity: int = Field(ge=1, le=9999)
+    quantity: int = Field(ge=1, le=9999, strict=True)
 
 
 class OrderCreate(BaseModel):

@@ -46,7 +46,7 @@ class PaymentRead(BaseModel):
 class BankTransferConfirm(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount_fen: int = Field(gt=0, le=MAX_FEN)
+    amount_fen: int = Field(gt=0, le=MAX_FEN, strict=True)
     bank_reference: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
     ]
@@ -56,7 +56,7 @@ class RefundLineCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     order_line_id: uuid.UUID
-    quantity: int = Field(ge=1, le=9999)
+    quantity: int = Field(ge=1, le=9999, strict=True)
 
 
 class RefundCreate(BaseModel):

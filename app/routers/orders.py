@@ -47,6 +47,10 @@ _AUTH: dict[int | str, dict[str, Any]] = {
             "description": "`insufficient_stock` or `product_unavailable` (naming `product_id`), "
             "`idempotency_key_reused`, `idempotency_request_in_progress`."
         },
+        422: {
+            "description": "`validation_error`, or `invalid_order_line` (one product over 9999 "
+            "units once its lines are added up)."
+        },
     },
 )
 async def place_order(

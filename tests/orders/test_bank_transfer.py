@@ -323,3 +323,37 @@ async def test_commission_is_posted_at_the_rate_in_force(app_with, session, cast
     assert balances[("platform_commission", m2)] == -1050
     assert balances[("merchant_payable", m1)] == -(9000 - 450)
     assert balances[("merchant_payable", m2)] == -(21000 - 1050)
+
+
+async def test_amounts_and_quantities_must_be_json_integers(client, app, session):
+    from tests.fixtures.factories import auth, make_merchant, make_product, make_user
+    from tests.fixtures.orders import ADDRESS, idem, place
+
+    merchant, _ = await make_merchant(session)
+    product = await make_product(session, merchant, price_fen=30000)
+    buyer = await make_user(session)
+    admin = await make_user(session, role=Role.admin)
+    for quantity in ("1", 1.0, True):
+        r = await client.post(
+            "/api/v1/orders",
+            json={
+                "lines": [{"product_id": str(product.id), "quantity": quantity}],
+                "shipping_address": ADDRESS,
+                "payment_method": "bank_transfer",
+            },
+            headers={**auth(app, buyer), **idem()},
+        )
+        assert r.status_code == 422, quantity
+    order = await place(client, app, buyer, [(product, 1)])
+    r = await client.post(
+        f"/api/v1/orders/{order['id']}/payments", headers={**auth(app, buyer), **idem()}
+    )
+    payment_id = r.json()["payment_id"]
+    for amount in ("30000", "300.00", 30000.0):
+        r = await client.post(
+            f"/api/v1/payments/{payment_id}/confirm",
+            json={"amount_fen": amount, "bank_reference": "B1"},
+            headers=auth(app, admin),
+        )
+        assert r.status_code == 422, amount
+        assert r.json()["code"] == "validation_error"
