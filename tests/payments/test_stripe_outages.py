@@ -6,9 +6,13 @@ from __future__ import annotations
 import time
 import uuid
 
+import httpx
 from sqlalchemy import func, select
 
+from app.main import create_app
 from app.models import Payment, StripeEvent
+from tests.conftest import clean_and_dispose
+from tests.fixtures.factories import auth
 from tests.fixtures.orders import balance, get_order, place
 from tests.fixtures.stripe import (
     closed_port,
@@ -78,11 +82,6 @@ async def test_stripe_unreachable_with_the_settings_pointing_nowhere(
     stripe_settings, shop, localstripe, session
 ):
     """The app built from settings whose STRIPE_API_BASE refuses connections."""
-    import httpx
-
-    from app.main import create_app
-    from tests.conftest import clean_and_dispose
-
     settings = stripe_settings.model_copy(
         update={"stripe_api_base": f"http://127.0.0.1:{closed_port()}"}
     )
@@ -110,7 +109,8 @@ async def test_stripe_slow(stripe_client, stripe_app, shop, localstripe, session
         )
         elapsed = time.monotonic() - started
     _assert_unavailable(r)
-    assert elapsed < 5, elapsed  # one timeout and one retry, not a hung request
+    # one timeout and one retry (about 2.5 s), never a hung request; slack for a busy machine
+    assert elapsed < 6, elapsed
     await _refused_then_resumed(stripe_client, stripe_app, shop, localstripe, session, order, key)
 
 
@@ -155,8 +155,6 @@ async def test_cancelling_while_stripe_is_down_then_the_buyer_pays_anyway(
     stripe_client, stripe_app, shop, localstripe, session
 ):
     """The intent could not be cancelled at Stripe; when it is paid, the money goes back."""
-    from tests.fixtures.factories import auth
-
     order = await place(stripe_client, stripe_app, shop.buyer, [(shop.product, 1)], method="stripe")
     payment = (await open_payment(stripe_client, stripe_app, shop.buyer, order["id"])).json()
     pi = payment["provider_reference"]

@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import uuid
+from datetime import timedelta
 
-from app.models import Payment, Product
-from tests.fixtures.factories import auth
+from sqlalchemy import func, select, update
+
+from app.core.time import utcnow
+from app.jobs.runner import JobContext, run_once
+from app.models import Order, Payment, Product
+from tests.fixtures.factories import auth, make_user
 from tests.fixtures.orders import balance, get_order, idem, ledger_total, place
 from tests.fixtures.stripe import deliver, event, open_payment, pay_by_card
 
@@ -69,8 +74,6 @@ async def test_paid_by_card_then_succeeded_webhook_marks_the_order_paid(
 
 
 async def test_only_the_buyer_opens_a_card_payment(stripe_client, stripe_app, shop, session):
-    from tests.fixtures.factories import make_user
-
     order = await place(stripe_client, stripe_app, shop.buyer, [(shop.product, 1)], method="stripe")
     other = await make_user(session)
     r = await stripe_client.post(
@@ -103,3 +106,25 @@ async def test_without_stripe_configured_card_payments_are_unavailable(client, a
     r = await open_payment(client, app, shop.buyer, bank["id"])
     assert r.json()["provider"] == "bank_transfer"
     assert r.json()["reference"]
+
+
+async def test_an_expired_card_order_has_its_intent_cancelled_by_the_jobs(
+    stripe_client, stripe_app, stripe_settings, shop, localstripe, session
+):
+    order = await place(stripe_client, stripe_app, shop.buyer, [(shop.product, 1)], method="stripe")
+    payment = (await open_payment(stripe_client, stripe_app, shop.buyer, order["id"])).json()
+    await session.execute(
+        update(Order)
+        .where(Order.id == uuid.UUID(order["id"]))
+        .values(expires_at=utcnow() - timedelta(minutes=1))
+    )
+    await session.commit()
+
+    ctx = JobContext(
+        db=stripe_app.state.db, settings=stripe_settings, gateway=stripe_app.state.stripe
+    )
+    assert (await run_once(ctx))["payment_timeouts"] == 1
+    assert localstripe.intent(payment["provider_reference"])["status"] == "canceled"
+    order = await get_order(stripe_client, stripe_app, shop.buyer, order["id"])
+    assert (order["status"], order["cancel_reason"]) == ("cancelled", "payment_timeout")
+    assert [p["status"] for p in order["payments"]] == ["cancelled"]
