@@ -23,14 +23,15 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Header, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert, Table, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import Database
@@ -79,50 +80,71 @@ def request_fingerprint(request: Request, body: BaseModel | None) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _replay(row: IdempotencyKey) -> JSONResponse:
-    body = json.loads(row.response_body) if row.response_body else None
-    return JSONResponse(
-        body, status_code=row.response_status or 200, headers={"Idempotent-Replayed": "true"}
+def _replay(row: IdempotencyKey) -> Response:
+    return Response(
+        (row.response_body or "null").encode(),
+        status_code=row.response_status or 200,
+        media_type="application/json",
+        headers={"Idempotent-Replayed": "true"},
     )
+
+
+_keys = cast(Table, IdempotencyKey.__table__)
+
+
+def _claim_statement(dialect: str) -> Insert:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(_keys)
+        .on_conflict_do_nothing(index_elements=[_keys.c.user_id, _keys.c.key])
+        .returning(_keys.c.id)
+    )
+
+
+_CLAIM = {"postgresql": _claim_statement("postgresql"), "sqlite": _claim_statement("sqlite")}
 
 
 async def _claim(
     session: AsyncSession, user_id: uuid.UUID, key: str, fingerprint: str
 ) -> tuple[uuid.UUID | None, IdempotencyKey | None]:
-    """Insert the claim, or return the row that holds the key. Flushes, doesn't commit."""
-    now = utcnow()
-    claim_id = uuid.uuid4()
-    values: dict[str, Any] = {
-        "id": claim_id,
-        "user_id": user_id,
-        "key": key,
-        "request_hash": fingerprint,
-        "status": IdempotencyStatus.in_progress,
-        "created_at": now,
-        "expires_at": now + KEY_TTL,
-    }
-    try:
-        async with session.begin_nested():
-            await session.execute(insert(IdempotencyKey).values(**values))
-        return claim_id, None
-    except IntegrityError:
-        pass
-    existing = await session.scalar(
-        select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-    )
-    if existing is None:  # released between our insert and our read: try once more
-        async with session.begin_nested():
-            await session.execute(insert(IdempotencyKey).values(**values))
-        return claim_id, None
-    expired = existing.expires_at <= now
-    stale = (
-        existing.status == IdempotencyStatus.in_progress
-        and existing.created_at <= now - STALE_CLAIM
-    )
-    if expired or stale:
-        await session.execute(
-            update(IdempotencyKey)
-            .where(IdempotencyKey.id == existing.id)
+    """Insert the claim (one statement), or return the row that holds the key. Doesn't commit.
+
+    A claim whose request died (in progress for longer than STALE_CLAIM) or that expired is
+    taken over with a compare-and-set, so two takers never both win."""
+    statement = _CLAIM[session.get_bind().dialect.name]
+    for _ in range(3):
+        now = utcnow()
+        claim_id = uuid.uuid4()
+        values: dict[str, Any] = {
+            "id": claim_id,
+            "user_id": user_id,
+            "key": key,
+            "request_hash": fingerprint,
+            "status": IdempotencyStatus.in_progress,
+            "response_status": None,
+            "response_body": None,
+            "created_at": now,
+            "expires_at": now + KEY_TTL,
+        }
+        if (await session.execute(statement, values)).scalar() is not None:
+            return claim_id, None
+        existing = await session.scalar(
+            select(IdempotencyKey)
+            .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+            .execution_options(populate_existing=True)
+        )
+        if existing is None:
+            continue  # released between our insert and our read: claim again
+        expired = existing.expires_at <= now
+        stale = (
+            existing.status == IdempotencyStatus.in_progress
+            and existing.created_at <= now - STALE_CLAIM
+        )
+        if not (expired or stale):
+            return None, existing
+        taken = await session.execute(
+            update(_keys)
+            .where(_keys.c.id == existing.id, _keys.c.created_at == existing.created_at)
             .values(
                 request_hash=fingerprint,
                 status=IdempotencyStatus.in_progress,
@@ -132,8 +154,12 @@ async def _claim(
                 expires_at=now + KEY_TTL,
             )
         )
-        return existing.id, None
-    return None, existing
+        if taken.rowcount == 1:  # type: ignore[attr-defined]
+            return existing.id, None
+    raise IdempotencyRequestInProgress(
+        "A request with this Idempotency-Key is still running; retry shortly.",
+        headers={"Retry-After": "1"},
+    )
 
 
 async def run_idempotent(
@@ -144,11 +170,11 @@ async def run_idempotent(
     key: str | None,
     body: BaseModel | None,
     handler: Callable[[], Awaitable[tuple[int, Any]]],
-) -> JSONResponse:
+) -> Response:
     """Run `handler` once per (caller, key); it returns (status, body). See the module doc.
 
-    On PostgreSQL this commits `session` before claiming the key: call it before the request
-    has written anything."""
+    On PostgreSQL this commits `session` with the claim: call it before the request has written
+    anything. The response is serialised once, stored, and sent as it was stored."""
     key = require_key(key)
     fingerprint = request_fingerprint(request, body)
     db: Database = request.app.state.db
@@ -156,10 +182,9 @@ async def run_idempotent(
     if db.is_sqlite:
         claim_id, existing = await _claim(session, user_id, key, fingerprint)
     else:
-        # The claim is committed on its own, but on the request's session: end the request's
-        # transaction first (so far it only read the caller) rather than take a second pooled
-        # connection while holding one, which under a burst starves the pool.
-        await session.commit()
+        # The claim is committed before the work starts, on the request's own session (its
+        # transaction has only read the caller so far): never a second pooled connection while
+        # holding one, which under a burst would starve the pool.
         claim_id, existing = await _claim(session, user_id, key, fingerprint)
         await session.commit()
 
@@ -186,17 +211,16 @@ async def run_idempotent(
             await release.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claim_id))
             await release.commit()
         raise
-    content = jsonable_encoder(result)
+    if isinstance(result, BaseModel):
+        text = result.model_dump_json()
+    else:
+        text = json.dumps(jsonable_encoder(result), ensure_ascii=False, separators=(",", ":"))
     await session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.id == claim_id)
-        .values(
-            status=IdempotencyStatus.completed,
-            response_status=status,
-            response_body=json.dumps(content, ensure_ascii=False, separators=(",", ":")),
-        )
+        update(_keys)
+        .where(_keys.c.id == claim_id)
+        .values(status=IdempotencyStatus.completed, response_status=status, response_body=text)
     )
-    return JSONResponse(content, status_code=status)
+    return Response(text.encode(), status_code=status, media_type="application/json")
 
 
 async def purge_expired(session: AsyncSession) -> int:

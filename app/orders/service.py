@@ -11,8 +11,9 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, cast
 
-from sqlalchemy import Select, func, insert, select, text, update
+from sqlalchemy import Select, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
@@ -74,66 +75,87 @@ def _merge_lines(data: OrderCreate) -> dict[uuid.UUID, int]:
     return quantities
 
 
+_products = cast(Table, Product.__table__)
+_merchants = cast(Table, Merchant.__table__)
+_orders = cast(Table, Order.__table__)
+_merchant_orders = cast(Table, MerchantOrder.__table__)
+_order_lines = cast(Table, OrderLine.__table__)
+
+# Reserve and price one product in one statement: the conditional stock update (which locks
+# the row) returns the facts the order line freezes; no row means not on sale or short.
+_RESERVE = (
+    update(_products)
+    .where(
+        _products.c.id == bindparam("product_id"),
+        _products.c.status == ProductStatus.active,
+        _products.c.stock >= bindparam("quantity"),
+        _merchants.c.id == _products.c.merchant_id,
+        _merchants.c.status == MerchantStatus.approved,
+    )
+    .values(stock=_products.c.stock - bindparam("quantity"))
+    .returning(
+        _products.c.id,
+        _products.c.merchant_id,
+        _products.c.name,
+        _products.c.unit,
+        _products.c.price_fen,
+        _products.c.category_slug,
+        _products.c.assistance_class,
+        _products.c.origin_township,
+        _products.c.cert_no,
+        _products.c.cert_valid_from,
+        _products.c.cert_valid_to,
+    )
+)
+_ON_SALE = (
+    select(_products.c.name, _products.c.unit, _products.c.stock)
+    .select_from(_products.join(_merchants, _merchants.c.id == _products.c.merchant_id))
+    .where(
+        _products.c.id == bindparam("product_id"),
+        _products.c.status == ProductStatus.active,
+        _merchants.c.status == MerchantStatus.approved,
+    )
+)
+_INSERT_ORDER = insert(_orders)
+_INSERT_MERCHANT_ORDERS = insert(_merchant_orders)
+_INSERT_LINES = insert(_order_lines)
+
+
+async def _explain_refusal(session: AsyncSession, product_id: uuid.UUID, quantity: int) -> None:
+    """Why a product could not be reserved: raises ProductUnavailable or InsufficientStock."""
+    row = (await session.execute(_ON_SALE, {"product_id": product_id})).first()
+    if row is None:
+        raise ProductUnavailable(
+            f"Product {product_id} is not on sale.", extra={"product_id": str(product_id)}
+        )
+    raise InsufficientStock(
+        f"Not enough stock of {row.name} for {quantity} {row.unit}.",
+        extra={"product_id": str(product_id)},
+    )
+
+
 async def place_order(
     session: AsyncSession, buyer: User, data: OrderCreate, settings: Settings
 ) -> OrderRead:
     """Price the lines from the catalogue, reserve all stock or none, and create the order.
 
     Raises ProductUnavailable (409) for a product that is not on sale and InsufficientStock (409)
-    naming the product whose stock is short. Locks the product rows it reserves, in id order.
+    naming the product whose stock is short (the first such product in id order). Locks the
+    product rows it reserves, in id order. Core statements built once, one per product reserved
+    plus one per table written.
     """
     if buyer.role != Role.buyer:
         raise Forbidden("Only buyers place orders.")
     quantities = _merge_lines(data)
-    product_ids = sorted(quantities)
-    rows = (
-        await session.execute(
-            select(
-                Product.id,
-                Product.merchant_id,
-                Product.name,
-                Product.unit,
-                Product.price_fen,
-                Product.category_slug,
-                Product.assistance_class,
-                Product.origin_township,
-                Product.cert_no,
-                Product.cert_valid_from,
-                Product.cert_valid_to,
-            )
-            .join(Merchant, Merchant.id == Product.merchant_id)
-            .where(
-                Product.id.in_(product_ids),
-                Product.status == ProductStatus.active,
-                Merchant.status == MerchantStatus.approved,
-            )
-        )
-    ).all()
-    products = {row.id: row for row in rows}
-    for product_id in product_ids:
-        if product_id not in products:
-            raise ProductUnavailable(
-                f"Product {product_id} is not on sale.", extra={"product_id": str(product_id)}
-            )
-
-    for product_id in product_ids:  # id order: concurrent checkouts never deadlock
+    products: dict[uuid.UUID, Any] = {}
+    for product_id in sorted(quantities):  # id order: concurrent checkouts never deadlock
         quantity = quantities[product_id]
-        result = await session.execute(
-            update(Product)
-            .where(
-                Product.id == product_id,
-                Product.stock >= quantity,
-                Product.status == ProductStatus.active,
-            )
-            .values(stock=Product.stock - quantity)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            product = products[product_id]
-            raise InsufficientStock(
-                f"Not enough stock of {product.name} for {quantity} {product.unit}.",
-                extra={"product_id": str(product_id)},
-            )
+        reserved = (
+            await session.execute(_RESERVE, {"product_id": product_id, "quantity": quantity})
+        ).first()
+        if reserved is None:
+            await _explain_refusal(session, product_id, quantity)
+        products[product_id] = reserved
 
     now = utcnow()
     number = await _next_order_number(session)
@@ -228,29 +250,35 @@ async def place_order(
     expires_at = now + timedelta(minutes=settings.payment_timeout_minutes)
     address = data.shipping_address
     await session.execute(
-        insert(Order).values(
-            id=order_id,
-            number=number,
-            order_no=order_no,
-            buyer_id=buyer.id,
-            buyer_region_code=buyer.region_code,
-            buyer_type=buyer.buyer_type,
-            status=OrderStatus.pending_payment,
-            payment_method=data.payment_method,
-            total_fen=total,
-            refunded_fen=0,
-            ship_recipient=address.recipient,
-            ship_phone=address.phone,
-            ship_region_code=address.region_code,
-            ship_address=address.address,
-            note=data.note or None,
-            expires_at=expires_at,
-            created_at=now,
-            updated_at=now,
-        )
+        _INSERT_ORDER,
+        {
+            "id": order_id,
+            "number": number,
+            "order_no": order_no,
+            "buyer_id": buyer.id,
+            "buyer_region_code": buyer.region_code,
+            "buyer_type": buyer.buyer_type,
+            "status": OrderStatus.pending_payment,
+            "payment_method": data.payment_method,
+            "total_fen": total,
+            "refunded_fen": 0,
+            "ship_recipient": address.recipient,
+            "ship_phone": address.phone,
+            "ship_region_code": address.region_code,
+            "ship_address": address.address,
+            "note": data.note or None,
+            "expires_at": expires_at,
+            "created_at": now,
+            "updated_at": now,
+            "paid_at": None,
+            "commission_rate_bps": None,
+            "cancelled_at": None,
+            "cancel_reason": None,
+            "completed_at": None,
+        },
     )
-    await session.execute(insert(MerchantOrder), merchant_rows)
-    await session.execute(insert(OrderLine), line_rows)
+    await session.execute(_INSERT_MERCHANT_ORDERS, merchant_rows)
+    await session.execute(_INSERT_LINES, line_rows)
     return OrderRead(
         id=order_id,
         order_no=order_no,

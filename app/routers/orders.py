@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from app.accounts.deps import CurrentUser
 from app.core.db import Session
@@ -59,7 +59,7 @@ async def place_order(
     user: CurrentUser,
     body: OrderCreate,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     """Check out (buyers only). Prices come from the catalogue; stock for every line is reserved
     at once, all or nothing. The same product listed twice is one line. The order awaits payment
     until `expires_at` (`PAYMENT_TIMEOUT_MINUTES`), then the jobs cancel it and return its stock.

@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from app.accounts.deps import AdminUser, CurrentUser
 from app.core.db import Session
@@ -59,7 +59,7 @@ async def create_payment(
     user: CurrentUser,
     idempotency_key: IdempotencyKeyHeader = None,
     body: NoFields = None,
-) -> JSONResponse:
+) -> Response:
     """The buyer pays with the order's method. `stripe`: a PaymentIntent in CNY, confirm it
     with `client_secret` in Stripe.js. `bank_transfer`: a `reference` and `instructions`; an
     admin confirms the transfer when it arrives. Asking again returns the same open payment."""
@@ -147,7 +147,7 @@ async def request_refund(
     session: Session,
     user: CurrentUser,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     """The buyer asks for lines of a paid order back (lines of one merchant per request; never
     more than was bought less what is refunded or awaiting a decision). The merchant's members or
     an admin decide."""
