@@ -29,7 +29,7 @@ from fastapi import Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlalchemy import Insert, Table, delete, select, update
+from sqlalchemy import Insert, Table, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -102,6 +102,15 @@ def _claim_statement(dialect: str) -> Insert:
 
 
 _CLAIM = {"postgresql": _claim_statement("postgresql"), "sqlite": _claim_statement("sqlite")}
+_COMPLETE = (
+    update(_keys)
+    .where(_keys.c.id == bindparam("claim_id"))
+    .values(
+        status=IdempotencyStatus.completed,
+        response_status=bindparam("response_status"),
+        response_body=bindparam("response_body"),
+    )
+)
 
 
 async def _claim(
@@ -111,7 +120,8 @@ async def _claim(
 
     A claim whose request died (in progress for longer than STALE_CLAIM) or that expired is
     taken over with a compare-and-set, so two takers never both win."""
-    statement = _CLAIM[session.get_bind().dialect.name]
+    conn = await session.connection()
+    statement = _CLAIM[conn.dialect.name]
     for _ in range(3):
         now = utcnow()
         claim_id = uuid.uuid4()
@@ -126,7 +136,7 @@ async def _claim(
             "created_at": now,
             "expires_at": now + KEY_TTL,
         }
-        if (await session.execute(statement, values)).scalar() is not None:
+        if (await conn.execute(statement, values)).scalar() is not None:
             return claim_id, None
         existing = await session.scalar(
             select(IdempotencyKey)
@@ -142,7 +152,7 @@ async def _claim(
         )
         if not (expired or stale):
             return None, existing
-        taken = await session.execute(
+        taken = await conn.execute(
             update(_keys)
             .where(_keys.c.id == existing.id, _keys.c.created_at == existing.created_at)
             .values(
@@ -154,7 +164,7 @@ async def _claim(
                 expires_at=now + KEY_TTL,
             )
         )
-        if taken.rowcount == 1:  # type: ignore[attr-defined]
+        if taken.rowcount == 1:
             return existing.id, None
     raise IdempotencyRequestInProgress(
         "A request with this Idempotency-Key is still running; retry shortly.",
@@ -215,10 +225,9 @@ async def run_idempotent(
         text = result.model_dump_json()
     else:
         text = json.dumps(jsonable_encoder(result), ensure_ascii=False, separators=(",", ":"))
-    await session.execute(
-        update(_keys)
-        .where(_keys.c.id == claim_id)
-        .values(status=IdempotencyStatus.completed, response_status=status, response_body=text)
+    await (await session.connection()).execute(
+        _COMPLETE,
+        {"claim_id": claim_id, "response_status": status, "response_body": text},
     )
     return Response(text.encode(), status_code=status, media_type="application/json")
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, func, insert, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.config import Settings
 from app.core.errors import Forbidden
@@ -52,12 +52,15 @@ from app.orders.schemas import (
     ShippingAddress,
 )
 
+_NEXT_NUMBER = text("SELECT nextval('order_number_seq')")
+_MAX_NUMBER = select(func.coalesce(func.max(Order.number), 0))
 
-async def _next_order_number(session: AsyncSession) -> int:
-    if session.get_bind().dialect.name == "postgresql":
-        return int(await session.scalar(text("SELECT nextval('order_number_seq')")) or 0)
+
+async def _next_order_number(conn: AsyncConnection) -> int:
+    if conn.dialect.name == "postgresql":
+        return int(await conn.scalar(_NEXT_NUMBER) or 0)
     # SQLite: writers are serialised by the database lock, so max + 1 cannot collide.
-    current = await session.scalar(select(func.coalesce(func.max(Order.number), 0)))
+    current = await conn.scalar(_MAX_NUMBER)
     return int(current or 0) + 1
 
 
@@ -121,9 +124,9 @@ _INSERT_MERCHANT_ORDERS = insert(_merchant_orders)
 _INSERT_LINES = insert(_order_lines)
 
 
-async def _explain_refusal(session: AsyncSession, product_id: uuid.UUID, quantity: int) -> None:
+async def _explain_refusal(conn: AsyncConnection, product_id: uuid.UUID, quantity: int) -> None:
     """Why a product could not be reserved: raises ProductUnavailable or InsufficientStock."""
-    row = (await session.execute(_ON_SALE, {"product_id": product_id})).first()
+    row = (await conn.execute(_ON_SALE, {"product_id": product_id})).first()
     if row is None:
         raise ProductUnavailable(
             f"Product {product_id} is not on sale.", extra={"product_id": str(product_id)}
@@ -147,18 +150,20 @@ async def place_order(
     if buyer.role != Role.buyer:
         raise Forbidden("Only buyers place orders.")
     quantities = _merge_lines(data)
+    # Core statements on the session's connection: no ORM machinery on the checkout path.
+    conn = await session.connection()
     products: dict[uuid.UUID, Any] = {}
     for product_id in sorted(quantities):  # id order: concurrent checkouts never deadlock
         quantity = quantities[product_id]
         reserved = (
-            await session.execute(_RESERVE, {"product_id": product_id, "quantity": quantity})
+            await conn.execute(_RESERVE, {"product_id": product_id, "quantity": quantity})
         ).first()
         if reserved is None:
-            await _explain_refusal(session, product_id, quantity)
+            await _explain_refusal(conn, product_id, quantity)
         products[product_id] = reserved
 
     now = utcnow()
-    number = await _next_order_number(session)
+    number = await _next_order_number(conn)
     order_id = uuid.uuid4()
     order_no = f"SH{now.astimezone(SHANGHAI):%Y%m%d}{number:08d}"
 
@@ -249,7 +254,7 @@ async def place_order(
 
     expires_at = now + timedelta(minutes=settings.payment_timeout_minutes)
     address = data.shipping_address
-    await session.execute(
+    await conn.execute(
         _INSERT_ORDER,
         {
             "id": order_id,
@@ -277,8 +282,8 @@ async def place_order(
             "completed_at": None,
         },
     )
-    await session.execute(_INSERT_MERCHANT_ORDERS, merchant_rows)
-    await session.execute(_INSERT_LINES, line_rows)
+    await conn.execute(_INSERT_MERCHANT_ORDERS, merchant_rows)
+    await conn.execute(_INSERT_LINES, line_rows)
     return OrderRead(
         id=order_id,
         order_no=order_no,
