@@ -24,9 +24,8 @@ from app.orders.schemas import (
     MerchantOrderListItem,
     OrderLineRead,
     OrderRead,
-    ShippingAddress,
 )
-from app.orders.service import orders_query, read_orders
+from app.orders.service import order_line_read, orders_query, read_orders, shipping_address
 
 
 def _position(cursor: str | None, kind: str) -> tuple[datetime, uuid.UUID] | None:
@@ -116,18 +115,7 @@ async def list_merchant_orders(
             .where(OrderLine.merchant_order_id.in_([mo.id for mo, _ in rows]))
             .order_by(OrderLine.position)
         ):
-            lines[line.merchant_order_id].append(
-                OrderLineRead(
-                    id=line.id,
-                    product_id=line.product_id,
-                    name=line.name,
-                    unit=line.unit,
-                    unit_price_fen=line.unit_price_fen,
-                    quantity=line.quantity,
-                    line_total_fen=line.line_total_fen,
-                    refunded_quantity=line.refunded_quantity,
-                )
-            )
+            lines[line.merchant_order_id].append(order_line_read(line))
     items = [
         MerchantOrderListItem(
             id=mo.id,
@@ -143,12 +131,7 @@ async def list_merchant_orders(
             lines=lines[mo.id],
             order_no=order.order_no,
             order_status=order.status,
-            shipping_address=ShippingAddress.model_construct(
-                recipient=order.ship_recipient,
-                phone=order.ship_phone,
-                region_code=order.ship_region_code,
-                address=order.ship_address,
-            ),
+            shipping_address=shipping_address(order),
             note=order.note,
             created_at=mo.created_at,
         )

@@ -319,7 +319,20 @@ async def get_visible_order(session: AsyncSession, user: User, order_id: uuid.UU
     return order
 
 
-def _address(order: Order) -> ShippingAddress:
+def order_line_read(line: OrderLine) -> OrderLineRead:
+    return OrderLineRead(
+        id=line.id,
+        product_id=line.product_id,
+        name=line.name,
+        unit=line.unit,
+        unit_price_fen=line.unit_price_fen,
+        quantity=line.quantity,
+        line_total_fen=line.line_total_fen,
+        refunded_quantity=line.refunded_quantity,
+    )
+
+
+def shipping_address(order: Order) -> ShippingAddress:
     return ShippingAddress.model_construct(
         recipient=order.ship_recipient,
         phone=order.ship_phone,
@@ -341,18 +354,7 @@ async def _load_parts(session: AsyncSession, order_ids: list[uuid.UUID]) -> _Ord
     for line in await session.scalars(
         select(OrderLine).where(OrderLine.order_id.in_(order_ids)).order_by(OrderLine.position)
     ):
-        lines_by_mo[line.merchant_order_id].append(
-            OrderLineRead(
-                id=line.id,
-                product_id=line.product_id,
-                name=line.name,
-                unit=line.unit,
-                unit_price_fen=line.unit_price_fen,
-                quantity=line.quantity,
-                line_total_fen=line.line_total_fen,
-                refunded_quantity=line.refunded_quantity,
-            )
-        )
+        lines_by_mo[line.merchant_order_id].append(order_line_read(line))
     merchant_orders: dict[uuid.UUID, list[MerchantOrderRead]] = defaultdict(list)
     for mo in await session.scalars(
         select(MerchantOrder)
@@ -438,7 +440,7 @@ def _order_read(order: Order, parts: _OrderParts) -> OrderRead:
         payment_method=order.payment_method,
         total_fen=order.total_fen,
         refunded_fen=order.refunded_fen,
-        shipping_address=_address(order),
+        shipping_address=shipping_address(order),
         note=order.note,
         expires_at=order.expires_at,
         paid_at=order.paid_at,
