@@ -407,6 +407,7 @@ async def _timestamps_are_historical(
 
 def test_the_plan_is_deterministic_and_spans_the_year():
     now = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
+
     def uid(text: object) -> uuid.UUID:
         return uuid.uuid5(uuid.NAMESPACE_URL, str(text))
 
