@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from app.core.db import Session
 from app.core.errors import Forbidden, Unauthorized
@@ -14,6 +18,29 @@ from app.core.security import decode_access_token
 from app.models import Role, User
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>`")
+
+
+_users = cast(Table, User.__table__)
+_USER_BY_ID = select(_users).where(_users.c.id == bindparam("user_id"))
+
+
+async def _load_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    """The caller as a persistent User of this session, read with one prebuilt Core statement.
+
+    Every authenticated request pays for this read, and the ORM's identity load costs several
+    times the statement. The row becomes an ORM object the way SQLAlchemy documents for objects
+    from a cache (`make_transient_to_detached`, then `add`): it is tracked and refreshable like
+    one loaded by `session.get`."""
+    row = (await (await session.connection()).execute(_USER_BY_ID, {"user_id": user_id})).first()
+    if row is None:
+        return None
+    existing = session.identity_map.get(session.identity_key(User, user_id))
+    if existing is not None:
+        return cast(User, existing)
+    user = User(**row._mapping)
+    make_transient_to_detached(user)
+    session.add(user)
+    return user
 
 
 async def _optional_user(
@@ -26,7 +53,7 @@ async def _optional_user(
     user_id = decode_access_token(credentials.credentials, request.app.state.settings.secret_key)
     if user_id is None:
         raise Unauthorized("The access token is invalid or has expired.", code="invalid_token")
-    user = await session.get(User, user_id)
+    user = await _load_user(session, user_id)
     if user is None or user.disabled:
         raise Unauthorized("The access token is invalid or has expired.", code="invalid_token")
     return user

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import Database
 from app.core.errors import BadRequest, Conflict
+from app.core.statements import Statements
 from app.core.time import utcnow
 from app.models import IdempotencyKey, IdempotencyStatus
 
@@ -120,8 +121,9 @@ async def _claim(
 
     A claim whose request died (in progress for longer than STALE_CLAIM) or that expired is
     taken over with a compare-and-set, so two takers never both win."""
-    conn = await session.connection()
-    statement = _CLAIM[conn.dialect.name]
+    db = await Statements.of(session)
+    conn = db.conn
+    statement = _CLAIM[db.dialect]
     for _ in range(3):
         now = utcnow()
         claim_id = uuid.uuid4()
@@ -136,7 +138,7 @@ async def _claim(
             "created_at": now,
             "expires_at": now + KEY_TTL,
         }
-        if (await conn.execute(statement, values)).scalar() is not None:
+        if await db.first(statement, values) is not None:
             return claim_id, None
         existing = await session.scalar(
             select(IdempotencyKey)
@@ -225,7 +227,7 @@ async def run_idempotent(
         text = result.model_dump_json()
     else:
         text = json.dumps(jsonable_encoder(result), ensure_ascii=False, separators=(",", ":"))
-    await (await session.connection()).execute(
+    await (await Statements.of(session)).execute(
         _COMPLETE,
         {"claim_id": claim_id, "response_status": status, "response_body": text},
     )

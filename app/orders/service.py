@@ -14,10 +14,11 @@ from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, func, insert, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.errors import Forbidden
+from app.core.errors import AppError, Forbidden
+from app.core.statements import Statements
 from app.core.time import SHANGHAI, utcnow
 from app.models import (
     Merchant,
@@ -56,11 +57,11 @@ _NEXT_NUMBER = text("SELECT nextval('order_number_seq')")
 _MAX_NUMBER = select(func.coalesce(func.max(Order.number), 0))
 
 
-async def _next_order_number(conn: AsyncConnection) -> int:
-    if conn.dialect.name == "postgresql":
-        return int(await conn.scalar(_NEXT_NUMBER) or 0)
+async def _next_order_number(db: Statements) -> int:
+    if db.dialect == "postgresql":
+        return int(await db.scalar(_NEXT_NUMBER) or 0)
     # SQLite: writers are serialised by the database lock, so max + 1 cannot collide.
-    current = await conn.scalar(_MAX_NUMBER)
+    current = await db.scalar(_MAX_NUMBER)
     return int(current or 0) + 1
 
 
@@ -95,7 +96,7 @@ _RESERVE = (
         _merchants.c.id == _products.c.merchant_id,
         _merchants.c.status == MerchantStatus.approved,
     )
-    .values(stock=_products.c.stock - bindparam("quantity"))
+    .values(stock=_products.c.stock - bindparam("quantity"), updated_at=bindparam("now"))
     .returning(
         _products.c.id,
         _products.c.merchant_id,
@@ -124,15 +125,15 @@ _INSERT_MERCHANT_ORDERS = insert(_merchant_orders)
 _INSERT_LINES = insert(_order_lines)
 
 
-async def _explain_refusal(conn: AsyncConnection, product_id: uuid.UUID, quantity: int) -> None:
-    """Why a product could not be reserved: raises ProductUnavailable or InsufficientStock."""
-    row = (await conn.execute(_ON_SALE, {"product_id": product_id})).first()
+async def _refusal(db: Statements, product_id: uuid.UUID, quantity: int) -> AppError:
+    """Why a product could not be reserved: ProductUnavailable or InsufficientStock."""
+    row = await db.first(_ON_SALE, {"product_id": product_id})
     if row is None:
-        raise ProductUnavailable(
+        return ProductUnavailable(
             f"Product {product_id} is not on sale.", extra={"product_id": str(product_id)}
         )
-    raise InsufficientStock(
-        f"Not enough stock of {row.name} for {quantity} {row.unit}.",
+    return InsufficientStock(
+        f"Not enough stock of {row['name']} for {quantity} {row['unit']}.",
         extra={"product_id": str(product_id)},
     )
 
@@ -150,28 +151,28 @@ async def place_order(
     if buyer.role != Role.buyer:
         raise Forbidden("Only buyers place orders.")
     quantities = _merge_lines(data)
-    # Core statements on the session's connection: no ORM machinery on the checkout path.
-    conn = await session.connection()
-    products: dict[uuid.UUID, Any] = {}
+    # Prebuilt Core statements, no ORM machinery on the checkout path.
+    db = await Statements.of(session)
+    products: dict[uuid.UUID, dict[str, Any]] = {}
+    now = utcnow()
     for product_id in sorted(quantities):  # id order: concurrent checkouts never deadlock
         quantity = quantities[product_id]
-        reserved = (
-            await conn.execute(_RESERVE, {"product_id": product_id, "quantity": quantity})
-        ).first()
+        reserved = await db.first(
+            _RESERVE, {"product_id": product_id, "quantity": quantity, "now": now}
+        )
         if reserved is None:
-            await _explain_refusal(conn, product_id, quantity)
+            raise await _refusal(db, product_id, quantity)
         products[product_id] = reserved
 
-    now = utcnow()
-    number = await _next_order_number(conn)
+    number = await _next_order_number(db)
     order_id = uuid.uuid4()
     order_no = f"SH{now.astimezone(SHANGHAI):%Y%m%d}{number:08d}"
 
     by_merchant: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     for line in data.lines:  # keep the buyer's order of lines, merged duplicates once
         product = products[line.product_id]
-        if line.product_id not in by_merchant[product.merchant_id]:
-            by_merchant[product.merchant_id].append(line.product_id)
+        if line.product_id not in by_merchant[product["merchant_id"]]:
+            by_merchant[product["merchant_id"]].append(line.product_id)
 
     merchant_rows: list[dict[str, object]] = []
     line_rows: list[dict[str, object]] = []
@@ -185,7 +186,7 @@ async def place_order(
         for pid in pids:
             product = products[pid]
             quantity = quantities[pid]
-            line_total = product.price_fen * quantity
+            line_total = product["price_fen"] * quantity
             line_id = uuid.uuid4()
             subtotal += line_total
             line_rows.append(
@@ -195,18 +196,18 @@ async def place_order(
                     "merchant_order_id": mo_id,
                     "product_id": pid,
                     "position": position,
-                    "name": product.name,
-                    "unit": product.unit,
-                    "unit_price_fen": product.price_fen,
+                    "name": product["name"],
+                    "unit": product["unit"],
+                    "unit_price_fen": product["price_fen"],
                     "quantity": quantity,
                     "line_total_fen": line_total,
                     "refunded_quantity": 0,
-                    "category_slug": product.category_slug,
-                    "assistance_class": product.assistance_class,
-                    "origin_township": product.origin_township,
-                    "cert_no": product.cert_no,
-                    "cert_valid_from": product.cert_valid_from,
-                    "cert_valid_to": product.cert_valid_to,
+                    "category_slug": product["category_slug"],
+                    "assistance_class": product["assistance_class"],
+                    "origin_township": product["origin_township"],
+                    "cert_no": product["cert_no"],
+                    "cert_valid_from": product["cert_valid_from"],
+                    "cert_valid_to": product["cert_valid_to"],
                 }
             )
             position += 1
@@ -214,9 +215,9 @@ async def place_order(
                 OrderLineRead(
                     id=line_id,
                     product_id=pid,
-                    name=product.name,
-                    unit=product.unit,
-                    unit_price_fen=product.price_fen,
+                    name=product["name"],
+                    unit=product["unit"],
+                    unit_price_fen=product["price_fen"],
                     quantity=quantity,
                     line_total_fen=line_total,
                     refunded_quantity=0,
@@ -254,7 +255,7 @@ async def place_order(
 
     expires_at = now + timedelta(minutes=settings.payment_timeout_minutes)
     address = data.shipping_address
-    await conn.execute(
+    await db.execute(
         _INSERT_ORDER,
         {
             "id": order_id,
@@ -282,8 +283,8 @@ async def place_order(
             "completed_at": None,
         },
     )
-    await conn.execute(_INSERT_MERCHANT_ORDERS, merchant_rows)
-    await conn.execute(_INSERT_LINES, line_rows)
+    await db.execute_many(_INSERT_MERCHANT_ORDERS, merchant_rows)
+    await db.execute_many(_INSERT_LINES, line_rows)
     return OrderRead(
         id=order_id,
         order_no=order_no,
