@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from app.core.config import Settings
 from app.core.db import create_engine
 from app.main import create_app
-from app.models import LedgerEntry
+from app.models import LedgerEntry, Role
+from tests.fixtures.factories import make_merchant, make_product, make_user
 
 AppFactory = Callable[..., Awaitable[tuple[FastAPI, httpx.AsyncClient]]]
 
@@ -59,3 +60,24 @@ async def app_with(settings: Settings) -> AsyncIterator[AppFactory]:
         for application, client in made:
             await client.aclose()
             await application.state.db.dispose()
+
+
+@pytest.fixture
+async def cast(session):
+    """Two merchants with a product each (45 and 210 yuan), a buyer and an admin."""
+    m1, owner1 = await make_merchant(session)
+    m2, owner2 = await make_merchant(session)
+    p1 = await make_product(session, m1, price_fen=4500, stock=10)
+    p2 = await make_product(session, m2, price_fen=21000, stock=5)
+    buyer = await make_user(session)
+    admin = await make_user(session, role=Role.admin)
+    return {
+        "m1": m1,
+        "m2": m2,
+        "owner1": owner1,
+        "owner2": owner2,
+        "p1": p1,
+        "p2": p2,
+        "buyer": buyer,
+        "admin": admin,
+    }

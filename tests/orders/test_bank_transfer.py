@@ -21,34 +21,11 @@ from tests.fixtures.orders import (
     part_of,
     pay_by_bank,
     place,
+    place_two_lines,
     run_jobs,
     set_order_times,
     stock_of,
 )
-
-
-@pytest.fixture
-async def cast(session):
-    m1, owner1 = await make_merchant(session)
-    m2, owner2 = await make_merchant(session)
-    p1 = await make_product(session, m1, price_fen=4500, stock=10)
-    p2 = await make_product(session, m2, price_fen=21000, stock=5)
-    buyer = await make_user(session)
-    admin = await make_user(session, role=Role.admin)
-    return {
-        "m1": m1,
-        "m2": m2,
-        "owner1": owner1,
-        "owner2": owner2,
-        "p1": p1,
-        "p2": p2,
-        "buyer": buyer,
-        "admin": admin,
-    }
-
-
-async def _order(client, app, cast):
-    return await place(client, app, cast["buyer"], [(cast["p1"], 2), (cast["p2"], 1)])
 
 
 async def _confirm(client, app, user, payment_id, amount_fen, bank_reference="ABC-0001"):
@@ -60,7 +37,7 @@ async def _confirm(client, app, user, payment_id, amount_fen, bank_reference="AB
 
 
 async def test_a_bank_transfer_payment_has_a_reference_and_instructions(client, app, cast):
-    order = await _order(client, app, cast)
+    order = await place_two_lines(client, app, cast)
     payment = await open_payment(client, app, cast["buyer"], order)
     assert payment["provider"] == "bank_transfer"
     assert payment["status"] == "pending"
@@ -94,14 +71,14 @@ async def test_the_platform_bank_account_comes_from_the_settings(app_with, cast)
         platform_bank_name="浙江农商银行千岛湖支行",
         platform_bank_account_no="201000123456789",
     )
-    order = await _order(other_client, other_app, cast)
+    order = await place_two_lines(other_client, other_app, cast)
     payment = await open_payment(other_client, other_app, cast["buyer"], order)
     assert payment["instructions"]["bank_name"] == "浙江农商银行千岛湖支行"
     assert payment["instructions"]["account_no"] == "201000123456789"
 
 
 async def test_only_the_buyer_opens_a_payment(client, app, session, cast):
-    order = await _order(client, app, cast)
+    order = await place_two_lines(client, app, cast)
     stranger = await make_user(session)
     r = await client.post(
         f"{API}/orders/{order['id']}/payments", headers={**auth(app, stranger), **idem()}
@@ -119,7 +96,7 @@ async def test_only_the_buyer_opens_a_payment(client, app, session, cast):
 
 
 async def test_a_wrong_amount_is_refused_and_changes_nothing(client, app, session, cast):
-    order = await _order(client, app, cast)
+    order = await place_two_lines(client, app, cast)
     payment = await open_payment(client, app, cast["buyer"], order)
     before = await counts(session)
 
@@ -153,7 +130,7 @@ async def test_a_wrong_amount_is_refused_and_changes_nothing(client, app, sessio
     ],
 )
 async def test_a_bad_confirmation_is_422(client, app, session, cast, body):
-    order = await _order(client, app, cast)
+    order = await place_two_lines(client, app, cast)
     payment = await open_payment(client, app, cast["buyer"], order)
     r = await client.post(
         f"{API}/payments/{payment['payment_id']}/confirm",
@@ -172,7 +149,7 @@ async def test_confirming_an_unknown_payment_is_404(client, app, cast):
 
 
 async def test_the_right_amount_pays_the_order_and_posts_the_ledger(client, app, session, cast):
-    order = await _order(client, app, cast)
+    order = await place_two_lines(client, app, cast)
     payment = await open_payment(client, app, cast["buyer"], order)
 
     r = await _confirm(client, app, cast["admin"], payment["payment_id"], 30000, "ICBC-778899")
@@ -208,7 +185,7 @@ async def test_the_right_amount_pays_the_order_and_posts_the_ledger(client, app,
 
 @pytest.mark.parametrize("role", ["buyer", "merchant", "official"])
 async def test_only_an_admin_confirms_a_transfer(client, app, session, cast, role):
-    order = await _order(client, app, cast)
+    order = await place_two_lines(client, app, cast)
     payment = await open_payment(client, app, cast["buyer"], order)
     caller = {
         "buyer": cast["buyer"],
@@ -228,7 +205,7 @@ async def test_only_an_admin_confirms_a_transfer(client, app, session, cast, rol
 
 
 async def test_confirming_twice_is_409(client, app, session, cast):
-    order = await _order(client, app, cast)
+    order = await place_two_lines(client, app, cast)
     payment = await pay_by_bank(client, app, cast["buyer"], cast["admin"], order)
     before = await counts(session)
     r = await _confirm(client, app, cast["admin"], payment["payment_id"], 30000)
@@ -240,7 +217,7 @@ async def test_confirming_twice_is_409(client, app, session, cast):
 
 
 async def test_a_paid_order_is_not_paid_again(client, app, cast):
-    order = await _order(client, app, cast)
+    order = await place_two_lines(client, app, cast)
     await pay_by_bank(client, app, cast["buyer"], cast["admin"], order)
     r = await client.post(
         f"{API}/orders/{order['id']}/payments", headers={**auth(app, cast["buyer"]), **idem()}
@@ -250,7 +227,7 @@ async def test_a_paid_order_is_not_paid_again(client, app, cast):
 
 
 async def test_a_cancelled_order_cannot_be_paid(client, app, session, cast):
-    order = await _order(client, app, cast)
+    order = await place_two_lines(client, app, cast)
     r = await client.post(f"{API}/orders/{order['id']}/cancel", headers=auth(app, cast["buyer"]))
     assert r.status_code == 200, r.text
     r = await client.post(
@@ -262,7 +239,7 @@ async def test_a_cancelled_order_cannot_be_paid(client, app, session, cast):
 
 
 async def test_an_order_past_its_deadline_cannot_be_paid(client, app, session, cast):
-    order = await _order(client, app, cast)
+    order = await place_two_lines(client, app, cast)
     await set_order_times(session, order["id"], expires_at=utcnow() - timedelta(seconds=1))
     r = await client.post(
         f"{API}/orders/{order['id']}/payments", headers={**auth(app, cast["buyer"]), **idem()}
@@ -274,7 +251,7 @@ async def test_an_order_past_its_deadline_cannot_be_paid(client, app, session, c
 async def test_a_transfer_for_an_order_cancelled_meanwhile_is_refunded_in_full(
     client, app, session, cast
 ):
-    order = await _order(client, app, cast)
+    order = await place_two_lines(client, app, cast)
     payment = await open_payment(client, app, cast["buyer"], order)
     await set_order_times(session, order["id"], expires_at=utcnow() - timedelta(minutes=1))
     await run_jobs(app)
@@ -312,7 +289,7 @@ async def test_a_transfer_for_an_order_cancelled_meanwhile_is_refunded_in_full(
 
 async def test_commission_is_posted_at_the_rate_in_force(app_with, session, cast):
     other_app, other_client = await app_with(commission_rate_bps=500)
-    order = await _order(other_client, other_app, cast)
+    order = await place_two_lines(other_client, other_app, cast)
     await pay_by_bank(other_client, other_app, cast["buyer"], cast["admin"], order)
 
     balances = await balances_by_account(other_client, other_app, cast["admin"])
@@ -326,8 +303,8 @@ async def test_commission_is_posted_at_the_rate_in_force(app_with, session, cast
 
 
 async def test_amounts_and_quantities_must_be_json_integers(client, app, session):
-    from tests.fixtures.factories import auth, make_merchant, make_product, make_user
-    from tests.fixtures.orders import ADDRESS, idem, place
+    from tests.fixtures.factories import auth, make_user
+    from tests.fixtures.orders import ADDRESS, idem
 
     merchant, _ = await make_merchant(session)
     product = await make_product(session, merchant, price_fen=30000)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.models import Role
-from tests.fixtures.factories import auth, make_merchant, make_product, make_user
+from tests.fixtures.factories import auth, make_user
 from tests.fixtures.orders import (
     API,
     audit_actions,
@@ -16,34 +16,10 @@ from tests.fixtures.orders import (
     open_payment,
     part_of,
     pay_by_bank,
-    place,
+    place_two_lines,
     ship,
     stock_of,
 )
-
-
-@pytest.fixture
-async def cast(session):
-    m1, owner1 = await make_merchant(session)
-    m2, owner2 = await make_merchant(session)
-    p1 = await make_product(session, m1, price_fen=4500, stock=10)
-    p2 = await make_product(session, m2, price_fen=21000, stock=5)
-    buyer = await make_user(session)
-    admin = await make_user(session, role=Role.admin)
-    return {
-        "m1": m1,
-        "m2": m2,
-        "owner1": owner1,
-        "owner2": owner2,
-        "p1": p1,
-        "p2": p2,
-        "buyer": buyer,
-        "admin": admin,
-    }
-
-
-async def _order(client, app, cast):
-    return await place(client, app, cast["buyer"], [(cast["p1"], 2), (cast["p2"], 1)])
 
 
 async def _cancel(client, app, user, order_id, **kwargs):
@@ -53,7 +29,7 @@ async def _cancel(client, app, user, order_id, **kwargs):
 async def test_cancelling_an_unpaid_order_returns_stock_and_cancels_the_payment(
     client, app, session, cast
 ):
-    order = await _order(client, app, cast)
+    order = await place_two_lines(client, app, cast)
     payment = await open_payment(client, app, cast["buyer"], order)
     assert await stock_of(session, cast["p1"]) == 8
 
@@ -75,7 +51,7 @@ async def test_cancelling_an_unpaid_order_returns_stock_and_cancels_the_payment(
 
 
 async def test_cancelling_a_paid_order_refunds_it_in_full(client, app, session, cast):
-    order = await _order(client, app, cast)
+    order = await place_two_lines(client, app, cast)
     await pay_by_bank(client, app, cast["buyer"], cast["admin"], order)
 
     r = await _cancel(client, app, cast["buyer"], order["id"])
@@ -101,7 +77,7 @@ async def test_cancelling_a_paid_order_refunds_it_in_full(client, app, session, 
 
 
 async def test_a_paid_order_with_a_partial_refund_refunds_the_rest(client, app, session, cast):
-    order = await _order(client, app, cast)
+    order = await place_two_lines(client, app, cast)
     await pay_by_bank(client, app, cast["buyer"], cast["admin"], order)
     line = part_of(order, cast["m1"])["lines"][0]
     r = await client.post(
@@ -131,7 +107,7 @@ async def test_a_paid_order_with_a_partial_refund_refunds_the_rest(client, app, 
 
 
 async def test_a_pending_refund_request_is_closed_by_the_cancellation(client, app, session, cast):
-    order = await _order(client, app, cast)
+    order = await place_two_lines(client, app, cast)
     await pay_by_bank(client, app, cast["buyer"], cast["admin"], order)
     line = part_of(order, cast["m2"])["lines"][0]
     r = await client.post(
@@ -156,7 +132,7 @@ async def test_a_pending_refund_request_is_closed_by_the_cancellation(client, ap
 
 
 async def test_nothing_is_cancelled_once_a_part_has_shipped(client, app, session, cast):
-    order = await _order(client, app, cast)
+    order = await place_two_lines(client, app, cast)
     await pay_by_bank(client, app, cast["buyer"], cast["admin"], order)
     await ship(client, app, cast["owner1"], part_of(order, cast["m1"])["id"])
     before = await counts(session)
@@ -174,7 +150,7 @@ async def test_nothing_is_cancelled_once_a_part_has_shipped(client, app, session
 
 
 async def test_another_buyers_order_is_404(client, app, session, cast):
-    order = await _order(client, app, cast)
+    order = await place_two_lines(client, app, cast)
     stranger = await make_user(session)
     r = await _cancel(client, app, stranger, order["id"])
     assert r.status_code == 404
@@ -185,7 +161,7 @@ async def test_another_buyers_order_is_404(client, app, session, cast):
 
 @pytest.mark.parametrize("role", ["merchant", "admin", "official"])
 async def test_only_the_buyer_cancels(client, app, session, cast, role):
-    order = await _order(client, app, cast)
+    order = await place_two_lines(client, app, cast)
     caller = {
         "merchant": cast["owner1"],
         "admin": cast["admin"],
@@ -199,7 +175,7 @@ async def test_only_the_buyer_cancels(client, app, session, cast, role):
 
 
 async def test_cancelling_twice_is_409(client, app, session, cast):
-    order = await _order(client, app, cast)
+    order = await place_two_lines(client, app, cast)
     await pay_by_bank(client, app, cast["buyer"], cast["admin"], order)
     assert (await _cancel(client, app, cast["buyer"], order["id"])).status_code == 200
     before = await counts(session)
@@ -214,7 +190,7 @@ async def test_cancelling_twice_is_409(client, app, session, cast):
 async def test_an_unknown_order_or_a_body_with_fields_is_refused(client, app, cast):
     r = await _cancel(client, app, cast["buyer"], "00000000-0000-4000-8000-000000000000")
     assert r.status_code == 404
-    order = await _order(client, app, cast)
+    order = await place_two_lines(client, app, cast)
     r = await _cancel(client, app, cast["buyer"], order["id"], json={"reason": "x"})
     assert r.status_code == 422
     assert (await get_order(client, app, cast["buyer"], order["id"]))["status"] == "pending_payment"
