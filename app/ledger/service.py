@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import LedgerAccount, LedgerEntry
+from app.models import LedgerAccount, LedgerEntry, LedgerKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +29,7 @@ class UnbalancedPosting(Exception):
 
 async def post(
     session: AsyncSession,
-    kind: str,
+    kind: LedgerKind,
     legs: list[Leg],
     *,
     order_id: uuid.UUID | None = None,

@@ -186,6 +186,10 @@ class MerchantRead(BaseModel):
     bank_account: BankAccountRead
     status: MerchantStatus
     status_reason: str | None
+    payouts_on_hold: bool = Field(
+        description="True after the owner changed the bank account, until an admin verifies it: "
+        "no payout reaches the merchant meanwhile."
+    )
     created_at: datetime
     updated_at: datetime
     approved_at: datetime | None
@@ -210,6 +214,7 @@ class MerchantRead(BaseModel):
             ),
             status=m.status,
             status_reason=m.status_reason,
+            payouts_on_hold=m.payouts_on_hold,
             created_at=m.created_at,
             updated_at=m.updated_at,
             approved_at=m.approved_at,

@@ -4,7 +4,7 @@ from app.models.audit import AuditEvent
 from app.models.base import Base
 from app.models.catalog import AssistanceClass, Category, Product, ProductStatus, StockAdjustment
 from app.models.idempotency import IdempotencyKey, IdempotencyStatus
-from app.models.ledger import LedgerAccount, LedgerEntry
+from app.models.ledger import LedgerAccount, LedgerEntry, LedgerKind
 from app.models.merchant import Merchant, MerchantKind, MerchantStatus
 from app.models.order import (
     MerchantOrder,
@@ -35,6 +35,7 @@ __all__ = [
     "IdempotencyStatus",
     "LedgerAccount",
     "LedgerEntry",
+    "LedgerKind",
     "LoginFailure",
     "Merchant",
     "MerchantKind",

@@ -33,6 +33,26 @@ class LedgerAccount(enum.StrEnum):
     """Money paid out to merchants."""
 
 
+class LedgerKind(enum.StrEnum):
+    """What a posting records; stored in `ledger_entries.kind` (a string column, so a new kind
+    needs no migration). Every posting names one of these."""
+
+    payment_captured = "payment_captured"
+    """A buyer's payment: cash in, owed to each merchant."""
+    commission = "commission"
+    """Commission on a paid order, moved from the merchant's payable to the platform."""
+    refund_approved = "refund_approved"
+    """An approved refund: owed to the buyer instead of the merchant."""
+    commission_adjusted = "commission_adjusted"
+    """Commission recomputed on gross less refunds after a refund."""
+    refund_paid = "refund_paid"
+    """A refund paid out to the buyer (provider confirmed, or a bank transfer recorded)."""
+    refund_failed = "refund_failed"
+    """A refund the provider refused."""
+    late_payment_captured = "late_payment_captured"
+    """A payment for an order already cancelled, owed back to the buyer in full."""
+
+
 class LedgerEntry(Base):
     __tablename__ = "ledger_entries"
     __table_args__ = (
@@ -44,7 +64,7 @@ class LedgerEntry(Base):
     txn_id: Mapped[uuid.UUID] = mapped_column(index=True)
     """Entries of one movement share it and sum to zero."""
     kind: Mapped[str] = mapped_column(String(40))
-    """What moved: payment_captured, commission, refund_approved, refund_succeeded, …"""
+    """What moved: a `LedgerKind`."""
     account: Mapped[LedgerAccount] = mapped_column(str_enum(LedgerAccount, "ledger_account"))
     merchant_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("merchants.id", ondelete="RESTRICT")

@@ -64,3 +64,6 @@ class Merchant(IdMixin, TimestampMixin, Base):
     """The merchant's Stripe connected account, when it has one; payouts go by bank otherwise."""
     payouts_enabled: Mapped[bool] = mapped_column(default=False, server_default=false())
     """Mirrors the connected account's `payouts_enabled` (kept current by `account.updated`)."""
+    payouts_on_hold: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """Set when the owner changes the bank account; cleared when an admin verifies it. While set,
+    no payout of any kind reaches the merchant."""

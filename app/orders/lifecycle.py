@@ -22,6 +22,7 @@ from app.core.time import utcnow
 from app.ledger.service import Leg, post
 from app.models import (
     LedgerAccount,
+    LedgerKind,
     MerchantOrder,
     MerchantOrderStatus,
     Order,
@@ -97,8 +98,10 @@ async def mark_paid(
             Leg(LedgerAccount.merchant_payable, mo.commission_fen, mo.merchant_id, mo.id),
             Leg(LedgerAccount.platform_commission, -mo.commission_fen, mo.merchant_id, mo.id),
         ]
-    await post(session, "payment_captured", legs, order_id=order.id, payment_id=payment.id)
-    await post(session, "commission", commission_legs, order_id=order.id, payment_id=payment.id)
+    await post(session, LedgerKind.payment_captured, legs, order_id=order.id, payment_id=payment.id)
+    await post(
+        session, LedgerKind.commission, commission_legs, order_id=order.id, payment_id=payment.id
+    )
     sold = (
         await session.execute(
             select(OrderLine.product_id, OrderLine.quantity).where(OrderLine.order_id == order.id)

@@ -27,6 +27,7 @@ from app.ledger.service import Leg, post
 from app.models import (
     LedgerAccount,
     LedgerEntry,
+    LedgerKind,
     MerchantOrder,
     MerchantOrderStatus,
     Order,
@@ -252,7 +253,7 @@ async def apply_refund(
         raise AssertionError("refund lines do not add up to the refund")
     await post(
         session,
-        "refund_approved",
+        LedgerKind.refund_approved,
         legs,
         order_id=order.id,
         payment_id=refund.payment_id,
@@ -260,7 +261,7 @@ async def apply_refund(
     )
     await post(
         session,
-        "commission_adjusted",
+        LedgerKind.commission_adjusted,
         commission_legs,
         order_id=order.id,
         payment_id=refund.payment_id,
@@ -332,7 +333,7 @@ async def _mark_succeeded(session: AsyncSession, refund: Refund, reference: str 
         refund.provider_reference = reference
     await post(
         session,
-        "refund_paid",
+        LedgerKind.refund_paid,
         [
             Leg(LedgerAccount.refunds_in_transit, refund.amount_fen),
             Leg(LedgerAccount.platform_cash, -refund.amount_fen),
@@ -355,29 +356,33 @@ async def _mark_failed(session: AsyncSession, refund: Refund, message: str) -> N
             select(LedgerEntry).where(
                 LedgerEntry.refund_id == refund.id,
                 LedgerEntry.kind.in_(
-                    ["refund_approved", "commission_adjusted", "late_payment_captured"]
+                    [
+                        LedgerKind.refund_approved,
+                        LedgerKind.commission_adjusted,
+                        LedgerKind.late_payment_captured,
+                    ]
                 ),
             )
         )
     )
     await post(
         session,
-        "refund_failed",
+        LedgerKind.refund_failed,
         [
             Leg(e.account, -e.amount_fen, e.merchant_id, e.merchant_order_id)
             for e in entries
-            if e.kind != "late_payment_captured"
+            if e.kind != LedgerKind.late_payment_captured
         ],
         order_id=refund.order_id,
         payment_id=refund.payment_id,
         refund_id=refund.id,
     )
     for e in entries:
-        if e.kind == "commission_adjusted" and e.account == LedgerAccount.merchant_payable:
+        if e.kind == LedgerKind.commission_adjusted and e.account == LedgerAccount.merchant_payable:
             mo = await session.get(MerchantOrder, e.merchant_order_id)
             if mo is not None:
                 mo.commission_fen -= e.amount_fen
-        if e.kind == "refund_approved" and e.account == LedgerAccount.merchant_payable:
+        if e.kind == LedgerKind.refund_approved and e.account == LedgerAccount.merchant_payable:
             mo = await session.get(MerchantOrder, e.merchant_order_id)
             if mo is not None:
                 mo.refunded_fen -= e.amount_fen
@@ -500,7 +505,7 @@ async def refund_whole_payment(
     await session.flush()
     await post(
         session,
-        "late_payment_captured",
+        LedgerKind.late_payment_captured,
         [
             Leg(LedgerAccount.platform_cash, payment.amount_fen),
             Leg(LedgerAccount.refunds_in_transit, -payment.amount_fen),

@@ -26,6 +26,7 @@ from app.core.config import Settings
 from app.models import (
     AuditEvent,
     LedgerEntry,
+    LedgerKind,
     Merchant,
     MerchantOrder,
     MerchantStatus,
@@ -361,12 +362,17 @@ class _Backdating:
             (_by_key(_table(MerchantOrder), ["id"], _MO_COLUMNS), self.merchant_orders),
             (_by_key(_table(Payment), ["id"], _PAYMENT_COLUMNS), self.payments),
             (_by_key(_table(Refund), ["id"], _REFUND_COLUMNS), self.refunds),
-            (_entries(["order_id"], ["payment_captured", "commission"]), self.paid_entries),
             (
-                _entries(["refund_id"], ["refund_approved", "commission_adjusted"]),
+                _entries(["order_id"], [LedgerKind.payment_captured, LedgerKind.commission]),
+                self.paid_entries,
+            ),
+            (
+                _entries(
+                    ["refund_id"], [LedgerKind.refund_approved, LedgerKind.commission_adjusted]
+                ),
                 self.decided_entries,
             ),
-            (_entries(["refund_id"], ["refund_paid"]), self.settled_entries),
+            (_entries(["refund_id"], [LedgerKind.refund_paid]), self.settled_entries),
             (
                 _by_key(_table(AuditEvent), ["subject_type", "subject_id"], ["at"]),
                 self.audit,
