@@ -23,6 +23,7 @@ from app.routers import (
     orders,
     payments,
     payouts,
+    refunds,
     users,
 )
 
@@ -87,5 +88,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(catalog.router, prefix=API_PREFIX)
     app.include_router(orders.router, prefix=API_PREFIX)
     app.include_router(payments.router, prefix=API_PREFIX)
+    app.include_router(refunds.router, prefix=API_PREFIX)
     app.include_router(audit.router, prefix=API_PREFIX)
     return app

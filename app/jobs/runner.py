@@ -25,8 +25,8 @@ from app.core.time import utcnow
 from app.integrations.stripe import PaymentProviderUnavailable, StripeGateway
 from app.models import MerchantOrder, MerchantOrderStatus, Order, OrderStatus, Refund, RefundStatus
 from app.orders.lifecycle import auto_complete_one
-from app.payments.refunds import settle_with_provider
 from app.payments.service import cancel_order
+from app.refunds.service import settle_with_provider
 
 logger = logging.getLogger("shanhai.jobs")
 

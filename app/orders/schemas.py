@@ -14,9 +14,8 @@ from app.models import (
     OrderStatus,
     PaymentMethod,
     PaymentStatus,
-    RefundKind,
-    RefundStatus,
 )
+from app.refunds.schemas import RefundRead
 
 Str50 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 Str200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -72,29 +71,6 @@ class MerchantOrderRead(BaseModel):
     shipped_at: datetime | None
     completed_at: datetime | None
     lines: list[OrderLineRead]
-
-
-class RefundLineRead(BaseModel):
-    order_line_id: uuid.UUID
-    quantity: int
-    amount_fen: int
-
-
-class RefundRead(BaseModel):
-    id: uuid.UUID
-    order_id: uuid.UUID
-    merchant_order_id: uuid.UUID | None
-    kind: RefundKind
-    status: RefundStatus
-    amount_fen: int
-    currency: Literal["CNY"] = "CNY"
-    reason: str
-    reject_reason: str | None
-    failure_message: str | None
-    lines: list[RefundLineRead]
-    created_at: datetime
-    decided_at: datetime | None
-    succeeded_at: datetime | None
 
 
 class PaymentSummary(BaseModel):

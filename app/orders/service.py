@@ -31,8 +31,6 @@ from app.models import (
     Payment,
     Product,
     ProductStatus,
-    Refund,
-    RefundLine,
     Role,
     User,
 )
@@ -48,10 +46,10 @@ from app.orders.schemas import (
     OrderLineRead,
     OrderRead,
     PaymentSummary,
-    RefundLineRead,
-    RefundRead,
     ShippingAddress,
 )
+from app.refunds.queries import refunds_of_orders
+from app.refunds.schemas import RefundRead
 
 _NEXT_NUMBER = text("SELECT nextval('order_number_seq')")
 _MAX_NUMBER = select(func.coalesce(func.max(Order.number), 0))
@@ -363,24 +361,7 @@ async def _load_parts(session: AsyncSession, order_ids: list[uuid.UUID]) -> _Ord
         .order_by(MerchantOrder.created_at, MerchantOrder.id)
     ):
         merchant_orders[mo.order_id].append(merchant_order_read(mo, lines_by_mo[mo.id]))
-    refund_lines: dict[uuid.UUID, list[RefundLineRead]] = defaultdict(list)
-    refunds: dict[uuid.UUID, list[RefundRead]] = defaultdict(list)
-    refund_rows = list(
-        await session.scalars(
-            select(Refund).where(Refund.order_id.in_(order_ids)).order_by(Refund.created_at)
-        )
-    )
-    if refund_rows:
-        for rl in await session.scalars(
-            select(RefundLine).where(RefundLine.refund_id.in_([r.id for r in refund_rows]))
-        ):
-            refund_lines[rl.refund_id].append(
-                RefundLineRead(
-                    order_line_id=rl.order_line_id, quantity=rl.quantity, amount_fen=rl.amount_fen
-                )
-            )
-    for refund in refund_rows:
-        refunds[refund.order_id].append(refund_read(refund, refund_lines[refund.id]))
+    refunds = await refunds_of_orders(session, order_ids)
     payments: dict[uuid.UUID, list[PaymentSummary]] = defaultdict(list)
     for payment in await session.scalars(
         select(Payment).where(Payment.order_id.in_(order_ids)).order_by(Payment.created_at)
@@ -411,24 +392,6 @@ def merchant_order_read(mo: MerchantOrder, lines: list[OrderLineRead]) -> Mercha
         shipped_at=mo.shipped_at,
         completed_at=mo.completed_at,
         lines=lines,
-    )
-
-
-def refund_read(refund: Refund, lines: list[RefundLineRead]) -> RefundRead:
-    return RefundRead(
-        id=refund.id,
-        order_id=refund.order_id,
-        merchant_order_id=refund.merchant_order_id,
-        kind=refund.kind,
-        status=refund.status,
-        amount_fen=refund.amount_fen,
-        reason=refund.reason,
-        reject_reason=refund.reject_reason,
-        failure_message=refund.failure_message,
-        lines=lines,
-        created_at=refund.created_at,
-        decided_at=refund.decided_at,
-        succeeded_at=refund.succeeded_at,
     )
 
 

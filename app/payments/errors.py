@@ -1,16 +1,12 @@
-"""Errors of payments and refunds."""
+"""Errors of payments."""
 
 from __future__ import annotations
 
-from app.core.errors import AppError, Conflict, NotFound
+from app.core.errors import Conflict, NotFound
 
 
 class PaymentNotFound(NotFound):
     code = "payment_not_found"
-
-
-class RefundNotFound(NotFound):
-    code = "refund_not_found"
 
 
 class OrderNotPayable(Conflict):
@@ -19,21 +15,3 @@ class OrderNotPayable(Conflict):
 
 class AmountMismatch(Conflict):
     code = "amount_mismatch"
-
-
-class RefundExceedsPurchase(Conflict):
-    code = "refund_exceeds_purchase"
-
-
-class OrderNotRefundable(Conflict):
-    code = "order_not_refundable"
-
-
-class InvalidRefundLine(AppError):
-    status = 422
-    code = "invalid_refund_line"
-
-
-class RefundSpansMerchants(AppError):
-    status = 422
-    code = "refund_spans_merchants"

@@ -52,28 +52,6 @@ class BankTransferConfirm(BaseModel):
     ]
 
 
-class RefundLineCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    order_line_id: uuid.UUID
-    quantity: int = Field(ge=1, le=9999, strict=True)
-
-
-class RefundCreate(BaseModel):
-    """Lines of one merchant's part of the order (each cooperative decides its own refunds)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    lines: list[RefundLineCreate] = Field(min_length=1, max_length=100)
-    reason: Reason
-
-
-class RefundReject(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: Reason
-
-
 class LedgerBalance(BaseModel):
     account: LedgerAccount
     merchant_id: uuid.UUID | None

@@ -40,8 +40,8 @@ from app.orders.errors import InvalidTransition
 from app.orders.lifecycle import cancel_order_in_db, lock_order, mark_paid
 from app.orders.service import get_visible_order
 from app.payments.errors import AmountMismatch, OrderNotPayable, PaymentNotFound
-from app.payments.refunds import apply_refund, refund_whole_payment, settle_with_provider
 from app.payments.schemas import BankTransferConfirm, BankTransferInstructions, PaymentRead
+from app.refunds.service import apply_refund, refund_whole_payment, settle_with_provider
 
 logger = logging.getLogger("shanhai.payments")
 

@@ -36,7 +36,7 @@ from app.models import (
     StripeEvent,
 )
 from app.orders.lifecycle import lock_order, mark_paid
-from app.payments.refunds import (
+from app.refunds.service import (
     apply_provider_refund_status,
     refund_whole_payment,
     settle_with_provider,

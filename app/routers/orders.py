@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import Response
 
 from app.accounts.deps import CurrentUser
@@ -15,7 +15,6 @@ from app.core.pagination import Cursor, Limit, Page
 from app.models import MerchantOrderStatus, OrderStatus
 from app.orders import lifecycle, queries, service
 from app.orders.schemas import (
-    EmptyBody,
     MerchantOrderListItem,
     MerchantOrderRead,
     OrderCreate,
@@ -23,17 +22,12 @@ from app.orders.schemas import (
     ShipRequest,
 )
 from app.payments import service as payments
+from app.routers.common import AUTH_RESPONSES, NoFields
 
 router = APIRouter(tags=["orders"])
 
 OrderId = Annotated[uuid.UUID, Path(description="The order's id.")]
 MerchantOrderId = Annotated[uuid.UUID, Path(description="The merchant order's id.")]
-NoFields = Annotated[EmptyBody | None, Body(description="`{}`, or no body.")]
-
-_AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "`not_authenticated` / `invalid_token`."},
-    403: {"description": "`forbidden`: the caller's role may not do this."},
-}
 
 
 @router.post(
@@ -41,7 +35,7 @@ _AUTH: dict[int | str, dict[str, Any]] = {
     status_code=status.HTTP_201_CREATED,
     response_model=OrderRead,
     responses={
-        **_AUTH,
+        **AUTH_RESPONSES,
         400: {"description": "`idempotency_key_required`."},
         409: {
             "description": "`insufficient_stock` or `product_unavailable` (naming `product_id`), "
@@ -79,7 +73,7 @@ async def place_order(
     )
 
 
-@router.get("/orders", response_model=Page[OrderRead], responses=_AUTH)
+@router.get("/orders", response_model=Page[OrderRead], responses=AUTH_RESPONSES)
 async def list_orders(
     session: Session,
     user: CurrentUser,
@@ -95,7 +89,7 @@ async def list_orders(
 @router.get(
     "/orders/{order_id}",
     response_model=OrderRead,
-    responses={**_AUTH, 404: {"description": "`order_not_found` (also another buyer's)."}},
+    responses={**AUTH_RESPONSES, 404: {"description": "`order_not_found` (also another buyer's)."}},
 )
 async def get_order(order_id: OrderId, session: Session, user: CurrentUser) -> OrderRead:
     """An order with its merchant orders, lines, payments and refunds. Another buyer's order is
@@ -108,7 +102,7 @@ async def get_order(order_id: OrderId, session: Session, user: CurrentUser) -> O
     "/orders/{order_id}/cancel",
     response_model=OrderRead,
     responses={
-        **_AUTH,
+        **AUTH_RESPONSES,
         404: {"description": "`order_not_found`."},
         409: {"description": "`invalid_transition`: shipped in part, or already closed."},
     },
@@ -126,7 +120,7 @@ async def cancel_order(
 @router.get(
     "/merchants/{merchant_id}/orders",
     response_model=Page[MerchantOrderListItem],
-    responses=_AUTH,
+    responses=AUTH_RESPONSES,
 )
 async def list_merchant_orders(
     merchant_id: Annotated[uuid.UUID, Path()],
@@ -145,7 +139,7 @@ async def list_merchant_orders(
     "/merchant-orders/{merchant_order_id}/ship",
     response_model=MerchantOrderRead,
     responses={
-        **_AUTH,
+        **AUTH_RESPONSES,
         404: {"description": "`merchant_order_not_found` (also another merchant's)."},
         409: {"description": "`invalid_transition`: only a paid merchant order ships."},
     },
@@ -165,7 +159,7 @@ async def ship(
     "/merchant-orders/{merchant_order_id}/confirm-receipt",
     response_model=MerchantOrderRead,
     responses={
-        **_AUTH,
+        **AUTH_RESPONSES,
         404: {"description": "`merchant_order_not_found` (also another buyer's)."},
         409: {"description": "`invalid_transition`: only a shipped merchant order."},
     },

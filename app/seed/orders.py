@@ -43,9 +43,10 @@ from app.models import (
 from app.orders.lifecycle import auto_complete_one, confirm_receipt, ship_merchant_order
 from app.orders.schemas import OrderCreate, OrderLineCreate, OrderRead, ShippingAddress
 from app.orders.service import place_order
-from app.payments.refunds import approve_refund, reject_refund, request_refund, settle_with_provider
-from app.payments.schemas import BankTransferConfirm, RefundCreate, RefundLineCreate
+from app.payments.schemas import BankTransferConfirm
 from app.payments.service import buyer_cancel, cancel_order, confirm_bank_transfer, open_payment
+from app.refunds.schemas import RefundCreate, RefundLineCreate
+from app.refunds.service import approve_refund, reject_refund, request_refund, settle_with_provider
 from app.seed.order_plan import (
     BUYERS,
     REJECT_REASON,

@@ -47,14 +47,14 @@ from app.models import (
 from app.orders.errors import InvalidTransition
 from app.orders.lifecycle import complete_order_if_done, lock_order, restock_lines
 from app.orders.service import get_visible_order
-from app.payments.errors import (
+from app.refunds.errors import (
     InvalidRefundLine,
     OrderNotRefundable,
     RefundExceedsPurchase,
     RefundNotFound,
     RefundSpansMerchants,
 )
-from app.payments.schemas import RefundCreate
+from app.refunds.schemas import RefundCreate
 
 logger = logging.getLogger("shanhai.refunds")
 

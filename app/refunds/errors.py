@@ -1,0 +1,27 @@
+"""Errors of refunds."""
+
+from __future__ import annotations
+
+from app.core.errors import AppError, Conflict, NotFound
+
+
+class RefundNotFound(NotFound):
+    code = "refund_not_found"
+
+
+class RefundExceedsPurchase(Conflict):
+    code = "refund_exceeds_purchase"
+
+
+class OrderNotRefundable(Conflict):
+    code = "order_not_refundable"
+
+
+class InvalidRefundLine(AppError):
+    status = 422
+    code = "invalid_refund_line"
+
+
+class RefundSpansMerchants(AppError):
+    status = 422
+    code = "refund_spans_merchants"
