@@ -43,6 +43,7 @@ from app.core.config import Settings
 from app.core.db import Database
 from app.core.pagination import InvalidCursor, decode_cursor, encode_cursor
 from app.core.security import create_access_token, hash_password, verify_password
+from app.core.sql import escape_like
 from app.core.validators import MainlandMobile, RegionCode
 from app.models import BuyerType, Role, User
 
@@ -230,7 +231,7 @@ async def list_users(
     if email is not None:
         query = query.where(User.email == email.strip().lower())
     if q:
-        pattern = "%" + _escape_like(q.strip()) + "%"
+        pattern = "%" + escape_like(q.strip()) + "%"
         query = query.where(
             or_(
                 User.email.ilike(pattern, escape="\\"),
@@ -265,10 +266,6 @@ def _decode_users_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     if after_at.tzinfo is None:
         raise InvalidCursor("The cursor is not one this list gave out.")
     return after_at, after_id
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 async def update_user(
