@@ -41,7 +41,7 @@ from app.accounts.throttle import LoginThrottle, ThrottleRule, account_key, addr
 from app.audit.service import record
 from app.core.config import Settings
 from app.core.db import Database
-from app.core.pagination import InvalidCursor, decode_cursor, encode_cursor
+from app.core.pagination import decode_cursor, encode_cursor
 from app.core.security import create_access_token, hash_password, verify_password
 from app.core.sql import escape_like
 from app.core.validators import MainlandMobile, RegionCode
@@ -257,14 +257,7 @@ async def list_users(
 
 
 def _decode_users_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    at, user_id = decode_cursor(cursor, _USERS_CURSOR, 2)
-    try:
-        after_at = datetime.fromisoformat(str(at))
-        after_id = uuid.UUID(str(user_id))
-    except ValueError:
-        raise InvalidCursor("The cursor is not one this list gave out.") from None
-    if after_at.tzinfo is None:
-        raise InvalidCursor("The cursor is not one this list gave out.")
+    after_at, after_id = decode_cursor(cursor, _USERS_CURSOR, datetime, uuid.UUID)
     return after_at, after_id
 
 

@@ -39,7 +39,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as AsyncpgDialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.catalog.schemas import CategoryRead, ProductListQuery, ProductSort
-from app.core.pagination import InvalidCursor, decode_cursor, encode_cursor
+from app.core.pagination import decode_cursor, encode_cursor
 from app.core.sql import driver_connection, escape_like
 from app.models import Category, Merchant, MerchantStatus, Product, ProductStatus
 
@@ -126,7 +126,6 @@ _SORTS: dict[ProductSort, tuple[Any, bool]] = {
     ProductSort.price_desc: (products.c.price_fen, True),
     ProductSort.best_selling: (products.c.sold_units, True),
 }
-_INT64_MAX = 2**63 - 1
 _ASYNCPG_DIALECT = AsyncpgDialect()  # type: ignore[no-untyped-call]
 
 
@@ -188,20 +187,8 @@ def _list_statement(
 
 
 def _cursor_position(sort: ProductSort, cursor: str) -> tuple[Any, uuid.UUID]:
-    key, raw_id = decode_cursor(cursor, sort.value, 2)
-    try:
-        after_id = uuid.UUID(raw_id) if isinstance(raw_id, str) else None
-        if sort is ProductSort.newest:
-            after_key: Any = datetime.fromisoformat(key) if isinstance(key, str) else None
-            if after_key is not None and after_key.tzinfo is None:
-                after_key = None
-        else:
-            valid = isinstance(key, int) and not isinstance(key, bool) and 0 <= key <= _INT64_MAX
-            after_key = key if valid else None
-    except ValueError:
-        after_id = after_key = None
-    if after_id is None or after_key is None:
-        raise InvalidCursor("The cursor is not one this list gave out.")
+    key_type = datetime if sort is ProductSort.newest else int
+    after_key, after_id = decode_cursor(cursor, sort.value, key_type, uuid.UUID)
     return after_key, after_id
 
 

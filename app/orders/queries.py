@@ -6,11 +6,11 @@ import uuid
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Forbidden
-from app.core.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
+from app.core.pagination import Page, decode_cursor, encode_cursor, keyset_before
 from app.models import (
     MerchantOrder,
     MerchantOrderStatus,
@@ -31,11 +31,8 @@ from app.orders.service import order_line_read, orders_query, read_orders, shipp
 def _position(cursor: str | None, kind: str) -> tuple[datetime, uuid.UUID] | None:
     if cursor is None:
         return None
-    created_at, row_id = decode_cursor(cursor, kind, 2)
-    try:
-        return datetime.fromisoformat(str(created_at)), uuid.UUID(str(row_id))
-    except ValueError:
-        raise InvalidCursor("The cursor is not one this list gave out.") from None
+    created_at, row_id = decode_cursor(cursor, kind, datetime, uuid.UUID)
+    return created_at, row_id
 
 
 async def list_orders(
@@ -49,10 +46,7 @@ async def list_orders(
     query = orders_query(user, status)
     position = _position(cursor, "orders")
     if position is not None:
-        at, row_id = position
-        query = query.where(
-            or_(Order.created_at < at, and_(Order.created_at == at, Order.id < row_id))
-        )
+        query = query.where(keyset_before(Order.created_at, Order.id, position))
     orders = list(
         await session.scalars(
             query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1)
@@ -89,13 +83,7 @@ async def list_merchant_orders(
         query = query.where(MerchantOrder.status == status)
     position = _position(cursor, "merchant_orders")
     if position is not None:
-        at, row_id = position
-        query = query.where(
-            or_(
-                MerchantOrder.created_at < at,
-                and_(MerchantOrder.created_at == at, MerchantOrder.id < row_id),
-            )
-        )
+        query = query.where(keyset_before(MerchantOrder.created_at, MerchantOrder.id, position))
     rows = (
         await session.execute(
             query.order_by(MerchantOrder.created_at.desc(), MerchantOrder.id.desc()).limit(
