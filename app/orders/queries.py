@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Forbidden
@@ -96,6 +97,13 @@ async def list_merchant_orders(
         rows = rows[:limit]
         last = rows[-1][0]
         next_cursor = encode_cursor("merchant_orders", [last.created_at.isoformat(), str(last.id)])
+    return Page(items=await _merchant_order_items(session, rows), next_cursor=next_cursor)
+
+
+async def _merchant_order_items(
+    session: AsyncSession, rows: Sequence[Row[MerchantOrder, Order]]
+) -> list[MerchantOrderListItem]:
+    """List items of (merchant order, order) rows, with their lines: one more query."""
     lines: dict[uuid.UUID, list[OrderLineRead]] = defaultdict(list)
     if rows:
         for line in await session.scalars(
@@ -104,7 +112,7 @@ async def list_merchant_orders(
             .order_by(OrderLine.position)
         ):
             lines[line.merchant_order_id].append(order_line_read(line))
-    items = [
+    return [
         MerchantOrderListItem(
             id=mo.id,
             order_id=mo.order_id,
@@ -125,4 +133,3 @@ async def list_merchant_orders(
         )
         for mo, order in rows
     ]
-    return Page(items=items, next_cursor=next_cursor)
