@@ -41,8 +41,9 @@ from app.accounts.throttle import LoginThrottle, ThrottleRule, account_key, addr
 from app.audit.service import record
 from app.core.config import Settings
 from app.core.db import Database
-from app.core.pagination import InvalidCursor, decode_cursor, encode_cursor
+from app.core.pagination import decode_cursor, encode_cursor
 from app.core.security import create_access_token, hash_password, verify_password
+from app.core.sql import escape_like
 from app.core.validators import MainlandMobile, RegionCode
 from app.models import BuyerType, Role, User
 
@@ -230,7 +231,7 @@ async def list_users(
     if email is not None:
         query = query.where(User.email == email.strip().lower())
     if q:
-        pattern = "%" + _escape_like(q.strip()) + "%"
+        pattern = "%" + escape_like(q.strip()) + "%"
         query = query.where(
             or_(
                 User.email.ilike(pattern, escape="\\"),
@@ -256,19 +257,8 @@ async def list_users(
 
 
 def _decode_users_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    at, user_id = decode_cursor(cursor, _USERS_CURSOR, 2)
-    try:
-        after_at = datetime.fromisoformat(str(at))
-        after_id = uuid.UUID(str(user_id))
-    except ValueError:
-        raise InvalidCursor("The cursor is not one this list gave out.") from None
-    if after_at.tzinfo is None:
-        raise InvalidCursor("The cursor is not one this list gave out.")
+    after_at, after_id = decode_cursor(cursor, _USERS_CURSOR, datetime, uuid.UUID)
     return after_at, after_id
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 async def update_user(

@@ -9,21 +9,14 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.schemas import AuditEventFilters, AuditEventRead
-from app.core.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
+from app.core.pagination import Page, decode_cursor, encode_cursor
 from app.models import AuditEvent
 
 _CURSOR_KIND = "audit:newest"
 
 
 def _position(cursor: str) -> tuple[datetime, uuid.UUID]:
-    at_text, id_text = decode_cursor(cursor, _CURSOR_KIND, 2)
-    try:
-        at = datetime.fromisoformat(str(at_text))
-        event_id = uuid.UUID(str(id_text))
-    except ValueError:
-        raise InvalidCursor("The cursor is not one this list gave out.") from None
-    if at.tzinfo is None:
-        raise InvalidCursor("The cursor is not one this list gave out.")
+    at, event_id = decode_cursor(cursor, _CURSOR_KIND, datetime, uuid.UUID)
     return at, event_id
 
 

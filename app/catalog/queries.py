@@ -39,7 +39,8 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as AsyncpgDialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.catalog.schemas import CategoryRead, ProductListQuery, ProductSort
-from app.core.pagination import InvalidCursor, decode_cursor, encode_cursor
+from app.core.pagination import decode_cursor, encode_cursor
+from app.core.sql import driver_connection, escape_like
 from app.models import Category, Merchant, MerchantStatus, Product, ProductStatus
 
 products = cast(Table, Product.__table__)
@@ -125,18 +126,11 @@ _SORTS: dict[ProductSort, tuple[Any, bool]] = {
     ProductSort.price_desc: (products.c.price_fen, True),
     ProductSort.best_selling: (products.c.sold_units, True),
 }
-_INT64_MAX = 2**63 - 1
 _ASYNCPG_DIALECT = AsyncpgDialect()  # type: ignore[no-untyped-call]
-
-
-def escape_like(text: str) -> str:
-    """`text` as a LIKE pattern matching itself literally (escape character `\\`)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 @lru_cache(maxsize=4096)
 def _list_statement(
-    dialect: str,
     sort: ProductSort,
     q: bool,
     category: bool,
@@ -155,20 +149,12 @@ def _list_statement(
     ]
     if q:
         pattern = bindparam("q", type_=String())
-        if dialect == "postgresql":
-            conditions.append(
-                or_(
-                    products.c.name.ilike(pattern, escape="\\"),
-                    products.c.description.ilike(pattern, escape="\\"),
-                )
+        conditions.append(
+            or_(
+                products.c.name.ilike(pattern, escape="\\"),
+                products.c.description.ilike(pattern, escape="\\"),
             )
-        else:  # SQLite's LIKE already ignores the case of Latin letters
-            conditions.append(
-                or_(
-                    products.c.name.like(pattern, escape="\\"),
-                    products.c.description.like(pattern, escape="\\"),
-                )
-            )
+        )
     if category:
         conditions.append(products.c.category_slug == bindparam("category", type_=String()))
     if merchant_id:
@@ -201,20 +187,8 @@ def _list_statement(
 
 
 def _cursor_position(sort: ProductSort, cursor: str) -> tuple[Any, uuid.UUID]:
-    key, raw_id = decode_cursor(cursor, sort.value, 2)
-    try:
-        after_id = uuid.UUID(raw_id) if isinstance(raw_id, str) else None
-        if sort is ProductSort.newest:
-            after_key: Any = datetime.fromisoformat(key) if isinstance(key, str) else None
-            if after_key is not None and after_key.tzinfo is None:
-                after_key = None
-        else:
-            valid = isinstance(key, int) and not isinstance(key, bool) and 0 <= key <= _INT64_MAX
-            after_key = key if valid else None
-    except ValueError:
-        after_id = after_key = None
-    if after_id is None or after_key is None:
-        raise InvalidCursor("The cursor is not one this list gave out.")
+    key_type = datetime if sort is ProductSort.newest else int
+    after_key, after_id = decode_cursor(cursor, sort.value, key_type, uuid.UUID)
     return after_key, after_id
 
 
@@ -271,10 +245,11 @@ async def list_public_products(
     On PostgreSQL the database builds each item's JSON and the page comes back as the response
     body, ready to send (see `_list_json_pg`); elsewhere, dicts for the response model."""
     params, shape = _list_params(query)
-    if conn.dialect.name == "postgresql":
-        return await _list_json_pg(conn, query, params, shape)
+    driver = await driver_connection(conn)
+    if driver is not None:
+        return await _list_json_pg(driver, query, params, shape)
     limit = query.limit
-    statement = _list_statement(conn.dialect.name, *shape)
+    statement = _list_statement(*shape)
     rows = (await conn.execute(statement, params)).all()
     keys = _LIST_KEYS
     fold = _fold_certification
@@ -357,7 +332,7 @@ def _plain(value: Any) -> Any:
 @lru_cache(maxsize=1024)
 def _pg_list_sql(shape: tuple[Any, ...]) -> tuple[str, tuple[str, ...], dict[str, Any]]:
     """SQL text, parameter order and constant parameters for one filter shape."""
-    statement = _list_statement("postgresql", *shape).with_only_columns(
+    statement = _list_statement(*shape).with_only_columns(
         _pg_item_json(),
         products.c.created_at,
         products.c.price_fen,
@@ -370,15 +345,13 @@ def _pg_list_sql(shape: tuple[Any, ...]) -> tuple[str, tuple[str, ...], dict[str
 
 
 async def _list_json_pg(
-    conn: AsyncConnection,
+    driver: Any,
     query: ProductListQuery,
     params: dict[str, Any],
     shape: tuple[Any, ...],
 ) -> bytes:
     sql, order, constants = _pg_list_sql(shape)
     args = [params[name] if name in params else constants[name] for name in order]
-    raw = await conn.get_raw_connection()
-    driver: Any = raw.driver_connection
     rows = await driver.fetch(sql, *args)
     limit = query.limit
     next_cursor = None

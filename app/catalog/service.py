@@ -37,7 +37,7 @@ from app.catalog.schemas import (
     StockAdjustmentRead,
 )
 from app.core.errors import PreconditionFailed
-from app.core.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
+from app.core.pagination import Page, decode_cursor, encode_cursor
 from app.core.time import utcnow
 from app.models import (
     MerchantStatus,
@@ -453,14 +453,7 @@ def _keyset(cursor: str | None, kind: str) -> tuple[datetime, uuid.UUID] | None:
     """The (created_at, id) position in a newest-first cursor."""
     if cursor is None:
         return None
-    raw_at, raw_id = decode_cursor(cursor, kind, 2)
-    try:
-        at = datetime.fromisoformat(raw_at) if isinstance(raw_at, str) else None
-        at_id = uuid.UUID(raw_id) if isinstance(raw_id, str) else None
-    except ValueError:
-        at = at_id = None
-    if at is None or at.tzinfo is None or at_id is None:
-        raise InvalidCursor("The cursor is not one this list gave out.")
+    at, at_id = decode_cursor(cursor, kind, datetime, uuid.UUID)
     return at, at_id
 
 

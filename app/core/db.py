@@ -64,18 +64,17 @@ class Database:
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
+        self.serialises_writes = url.startswith("sqlite")
+        """One write transaction at a time (SQLite: BEGIN IMMEDIATE takes the database's write
+        lock), so a duplicate request waits for the first to finish instead of racing it."""
         self.engine = create_engine(url, **engine_kwargs)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # One statement, one round trip: no BEGIN/COMMIT around the public catalogue reads.
         self.read_engine: AsyncEngine = (
             create_engine(url, for_writes=False)
-            if self.is_sqlite
+            if self.serialises_writes
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.url.startswith("sqlite")
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -29,13 +29,12 @@ from fastapi import Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlalchemy import Insert, Table, bindparam, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import Database
 from app.core.errors import BadRequest, Conflict
+from app.core.sql import upsert
 from app.core.statements import Statements
 from app.core.time import utcnow
 from app.models import IdempotencyKey, IdempotencyStatus
@@ -92,17 +91,7 @@ def _replay(row: IdempotencyKey) -> Response:
 
 _keys = cast(Table, IdempotencyKey.__table__)
 
-
-def _claim_statement(dialect: str) -> Insert:
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return (
-        insert(_keys)
-        .on_conflict_do_nothing(index_elements=[_keys.c.user_id, _keys.c.key])
-        .returning(_keys.c.id)
-    )
-
-
-_CLAIM = {"postgresql": _claim_statement("postgresql"), "sqlite": _claim_statement("sqlite")}
+_CLAIM = upsert(_keys, conflict=[_keys.c.user_id, _keys.c.key]).returning(_keys.c.id)
 _COMPLETE = (
     update(_keys)
     .where(_keys.c.id == bindparam("claim_id"))
@@ -123,7 +112,6 @@ async def _claim(
     taken over with a compare-and-set, so two takers never both win."""
     db = await Statements.of(session)
     conn = db.conn
-    statement = _CLAIM[db.dialect]
     for _ in range(3):
         now = utcnow()
         claim_id = uuid.uuid4()
@@ -138,7 +126,7 @@ async def _claim(
             "created_at": now,
             "expires_at": now + KEY_TTL,
         }
-        if await db.first(statement, values) is not None:
+        if await db.first(_CLAIM, values) is not None:
             return claim_id, None
         existing = await session.scalar(
             select(IdempotencyKey)
@@ -191,13 +179,11 @@ async def run_idempotent(
     fingerprint = request_fingerprint(request, body)
     db: Database = request.app.state.db
 
-    if db.is_sqlite:
-        claim_id, existing = await _claim(session, user_id, key, fingerprint)
-    else:
+    claim_id, existing = await _claim(session, user_id, key, fingerprint)
+    if not db.serialises_writes:
         # The claim is committed before the work starts, on the request's own session (its
         # transaction has only read the caller so far): never a second pooled connection while
         # holding one, which under a burst would starve the pool.
-        claim_id, existing = await _claim(session, user_id, key, fingerprint)
         await session.commit()
 
     if existing is not None:

@@ -9,6 +9,12 @@ begins it), the statement runs through SQLAlchemy as usual.
 
 Statements given here must be module-level constants (they are compiled once and kept), and
 their parameters plain values: UUIDs, aware datetimes, str enums, ints, dates, None.
+
+Because the driver path skips SQLAlchemy's execution machinery, it also skips Python-side column
+defaults (`default=`, `onupdate=`). So every prebuilt INSERT must give a value for each column
+that has no server-side default, and every prebuilt UPDATE for each column with an `onupdate`:
+the first use of a statement that does not raises `UnfilledColumns`, on every database, before
+anything runs (a nullable column without any default is NULL on both paths, and may be left out).
 """
 
 from __future__ import annotations
@@ -17,11 +23,17 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Executable
+from sqlalchemy import Column, Executable, Sequence, Table
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as AsyncpgDialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.core.sql import driver_connection
+
 _DIALECT = AsyncpgDialect()  # type: ignore[no-untyped-call]
+
+
+class UnfilledColumns(Exception):
+    """A prebuilt statement leaves columns to Python-side defaults, which the driver path skips."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +56,44 @@ def _plain(value: Any) -> Any:
     return value.value if isinstance(value, enum.Enum) else value
 
 
+def _check_filled(statement: Executable, compiled: Any) -> None:
+    """Raise `UnfilledColumns` for the columns an INSERT or UPDATE leaves to Python."""
+    # Columns whose Python-side default or onupdate SQLAlchemy would compute before executing.
+    unfilled: list[Any] = [*compiled.insert_prefetch, *compiled.update_prefetch]
+    if compiled.isinsert:
+        table: Table = statement.table  # type: ignore[attr-defined]
+        given = set(compiled.params) - {c.key for c in unfilled}
+        unfilled += [c for c in table.columns if c.key not in given and _needs_value(c)]
+    if unfilled:
+        names = ", ".join(sorted({str(c.key) for c in unfilled}))
+        raise UnfilledColumns(
+            f"A prebuilt statement on {statement.table.name} gives no value for {names}: "  # type: ignore[attr-defined]
+            "Python-side defaults are skipped on the driver path; pass a value for each "
+            "(or give the column a server_default)."
+        )
+
+
+def _needs_value(column: Column[Any]) -> bool:
+    """Whether an INSERT must name `column`: NOT NULL and nothing on the server fills it."""
+    generated = (
+        column.server_default is not None
+        or column.computed is not None
+        or column.identity is not None
+        or isinstance(column.default, Sequence)
+        or column is column.table.autoincrement_column
+    )
+    return not generated and not column.nullable
+
+
 def _compile(statement: Executable, keys: tuple[str, ...] | None) -> _Compiled:
+    """The statement compiled for asyncpg, once; its columns checked (`UnfilledColumns`)."""
     cache_key = (id(statement), keys)
     found = _compiled.get(cache_key)
     if found is None:
         compiled = statement.compile(  # type: ignore[attr-defined]
             dialect=_DIALECT, column_keys=list(keys) if keys is not None else None
         )
+        _check_filled(statement, compiled)
         found = _Compiled(
             statement=statement,
             sql=str(compiled),
@@ -71,14 +114,7 @@ class Statements:
     @classmethod
     async def of(cls, session: AsyncSession) -> Statements:
         conn = await session.connection()
-        driver = None
-        if conn.dialect.name == "postgresql":
-            driver = (await conn.get_raw_connection()).driver_connection
-        return cls(conn, driver)
-
-    @property
-    def dialect(self) -> str:
-        return str(self.conn.dialect.name)
+        return cls(conn, await driver_connection(conn))
 
     def _direct(self) -> Any | None:
         driver = self._driver
@@ -86,37 +122,44 @@ class Statements:
 
     async def first(self, statement: Executable, params: dict[str, Any]) -> dict[str, Any] | None:
         """The first row as a dict, or None."""
+        c = _prepared(statement, params)
         driver = self._direct()
         if driver is not None:
-            c = _compile(statement, None)
             record = await driver.fetchrow(c.sql, *c.args(params))
             return dict(record) if record is not None else None
         row = (await self.conn.execute(statement, params)).first()
         return dict(row._mapping) if row is not None else None
 
     async def scalar(self, statement: Executable, params: dict[str, Any] | None = None) -> Any:
+        params = params or {}
+        c = _prepared(statement, params)
         driver = self._direct()
         if driver is not None:
-            c = _compile(statement, None)
-            return await driver.fetchval(c.sql, *c.args(params or {}))
-        return await self.conn.scalar(statement, params or {})
+            return await driver.fetchval(c.sql, *c.args(params))
+        return await self.conn.scalar(statement, params)
 
     async def execute(self, statement: Executable, params: dict[str, Any]) -> None:
+        c = _prepared(statement, params)
         driver = self._direct()
         if driver is not None:
-            c = _compile(statement, tuple(params) if _is_insert(statement) else None)
             await driver.execute(c.sql, *c.args(params))
             return
         await self.conn.execute(statement, params)
 
     async def execute_many(self, statement: Executable, rows: list[dict[str, Any]]) -> None:
         """One statement for many rows (every row with the same keys)."""
+        c = _prepared(statement, rows[0])
         driver = self._direct()
         if driver is not None:
-            c = _compile(statement, tuple(rows[0]))
             await driver.executemany(c.sql, [c.args(row) for row in rows])
             return
         await self.conn.execute(statement, rows)
+
+
+def _prepared(statement: Executable, params: dict[str, Any]) -> _Compiled:
+    """The compiled form for these parameters; its first use checks the columns on every
+    database (the SQLAlchemy path would fill Python defaults that the driver path skips)."""
+    return _compile(statement, tuple(params) if _is_insert(statement) else None)
 
 
 def _is_insert(statement: Executable) -> bool:

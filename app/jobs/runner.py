@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.idempotency import purge_expired
+from app.core.sql import for_update_skip_locked
 from app.core.time import utcnow
 from app.integrations.stripe import PaymentProviderUnavailable, StripeGateway
 from app.models import MerchantOrder, MerchantOrderStatus, Order, OrderStatus, Refund, RefundStatus
@@ -44,9 +45,7 @@ class JobContext:
 
 async def _claim_next(session: AsyncSession, query: Select[uuid.UUID]) -> uuid.UUID | None:
     """One due row's id, locked for this transaction and skipped by other workers."""
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return await session.scalar(query.limit(1))
+    return await session.scalar(for_update_skip_locked(query.limit(1)))
 
 
 async def _each(

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
 from app.core.errors import Forbidden
-from app.core.pagination import InvalidCursor, decode_cursor, encode_cursor
+from app.core.pagination import decode_cursor, encode_cursor
 from app.core.time import utcnow
 from app.merchants import uscc as uscc_check
 from app.merchants.errors import (
@@ -178,11 +178,8 @@ async def get_merchant(
 
 
 def _decode_merchant_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    created_at, merchant_id = decode_cursor(cursor, "merchants", 2)
-    try:
-        return datetime.fromisoformat(str(created_at)), uuid.UUID(str(merchant_id))
-    except ValueError:
-        raise InvalidCursor("The cursor is not one this list gave out.") from None
+    created_at, merchant_id = decode_cursor(cursor, "merchants", datetime, uuid.UUID)
+    return created_at, merchant_id
 
 
 async def list_merchants(
@@ -435,8 +432,8 @@ async def list_members(
         raise Forbidden("Only the merchant's members and admins may list its members.")
     stmt = select(User).where(User.merchant_id == merchant.id)
     if cursor is not None:
-        (after_email,) = decode_cursor(cursor, "members", 1)
-        stmt = stmt.where(User.email > str(after_email))
+        (after_email,) = decode_cursor(cursor, "members", str)
+        stmt = stmt.where(User.email > after_email)
     rows = list((await session.scalars(stmt.order_by(User.email).limit(limit + 1))).all())
     next_cursor = None
     if len(rows) > limit:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Forbidden
-from app.core.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
+from app.core.pagination import Page, decode_cursor, encode_cursor, keyset_before
 from app.models import (
     MerchantOrder,
     MerchantOrderStatus,
@@ -31,11 +32,8 @@ from app.orders.service import order_line_read, orders_query, read_orders, shipp
 def _position(cursor: str | None, kind: str) -> tuple[datetime, uuid.UUID] | None:
     if cursor is None:
         return None
-    created_at, row_id = decode_cursor(cursor, kind, 2)
-    try:
-        return datetime.fromisoformat(str(created_at)), uuid.UUID(str(row_id))
-    except ValueError:
-        raise InvalidCursor("The cursor is not one this list gave out.") from None
+    created_at, row_id = decode_cursor(cursor, kind, datetime, uuid.UUID)
+    return created_at, row_id
 
 
 async def list_orders(
@@ -49,10 +47,7 @@ async def list_orders(
     query = orders_query(user, status)
     position = _position(cursor, "orders")
     if position is not None:
-        at, row_id = position
-        query = query.where(
-            or_(Order.created_at < at, and_(Order.created_at == at, Order.id < row_id))
-        )
+        query = query.where(keyset_before(Order.created_at, Order.id, position))
     orders = list(
         await session.scalars(
             query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1)
@@ -89,13 +84,7 @@ async def list_merchant_orders(
         query = query.where(MerchantOrder.status == status)
     position = _position(cursor, "merchant_orders")
     if position is not None:
-        at, row_id = position
-        query = query.where(
-            or_(
-                MerchantOrder.created_at < at,
-                and_(MerchantOrder.created_at == at, MerchantOrder.id < row_id),
-            )
-        )
+        query = query.where(keyset_before(MerchantOrder.created_at, MerchantOrder.id, position))
     rows = (
         await session.execute(
             query.order_by(MerchantOrder.created_at.desc(), MerchantOrder.id.desc()).limit(
@@ -108,6 +97,13 @@ async def list_merchant_orders(
         rows = rows[:limit]
         last = rows[-1][0]
         next_cursor = encode_cursor("merchant_orders", [last.created_at.isoformat(), str(last.id)])
+    return Page(items=await _merchant_order_items(session, rows), next_cursor=next_cursor)
+
+
+async def _merchant_order_items(
+    session: AsyncSession, rows: Sequence[Row[MerchantOrder, Order]]
+) -> list[MerchantOrderListItem]:
+    """List items of (merchant order, order) rows, with their lines: one more query."""
     lines: dict[uuid.UUID, list[OrderLineRead]] = defaultdict(list)
     if rows:
         for line in await session.scalars(
@@ -116,7 +112,7 @@ async def list_merchant_orders(
             .order_by(OrderLine.position)
         ):
             lines[line.merchant_order_id].append(order_line_read(line))
-    items = [
+    return [
         MerchantOrderListItem(
             id=mo.id,
             order_id=mo.order_id,
@@ -137,4 +133,3 @@ async def list_merchant_orders(
         )
         for mo, order in rows
     ]
-    return Page(items=items, next_cursor=next_cursor)

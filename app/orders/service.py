@@ -10,14 +10,16 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, func, insert, select, text, update
+from pydantic import BaseModel
+from sqlalchemy import Select, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.errors import AppError, Forbidden
+from app.core.sql import next_serial
 from app.core.statements import Statements
 from app.core.time import SHANGHAI, utcnow
 from app.models import (
@@ -51,16 +53,7 @@ from app.orders.schemas import (
 from app.refunds.queries import refunds_of_orders
 from app.refunds.schemas import RefundRead
 
-_NEXT_NUMBER = text("SELECT nextval('order_number_seq')")
-_MAX_NUMBER = select(func.coalesce(func.max(Order.number), 0))
-
-
-async def _next_order_number(db: Statements) -> int:
-    if db.dialect == "postgresql":
-        return int(await db.scalar(_NEXT_NUMBER) or 0)
-    # SQLite: writers are serialised by the database lock, so max + 1 cannot collide.
-    current = await db.scalar(_MAX_NUMBER)
-    return int(current or 0) + 1
+_NEXT_NUMBER = select(next_serial("order_number_seq", cast(Table, Order.__table__).c.number))
 
 
 def _merge_lines(data: OrderCreate) -> dict[uuid.UUID, int]:
@@ -144,15 +137,29 @@ async def place_order(
     Raises ProductUnavailable (409) for a product that is not on sale and InsufficientStock (409)
     naming the product whose stock is short (the first such product in id order). Locks the
     product rows it reserves, in id order. Core statements built once, one per product reserved
-    plus one per table written.
+    plus one for the number and one per table written.
     """
     if buyer.role != Role.buyer:
         raise Forbidden("Only buyers place orders.")
     quantities = _merge_lines(data)
     # Prebuilt Core statements, no ORM machinery on the checkout path.
     db = await Statements.of(session)
-    products: dict[uuid.UUID, dict[str, Any]] = {}
     now = utcnow()
+    products = await _reserve(db, quantities, now)
+    number = int(await db.scalar(_NEXT_NUMBER))
+    checkout = _build(buyer, data, settings, products, quantities, number, now)
+    await db.execute(_INSERT_ORDER, checkout.order)
+    await db.execute_many(_INSERT_MERCHANT_ORDERS, checkout.merchant_orders)
+    await db.execute_many(_INSERT_LINES, checkout.lines)
+    return checkout.read
+
+
+async def _reserve(
+    db: Statements, quantities: dict[uuid.UUID, int], now: datetime
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """Take the stock of every product and return the facts each line freezes, by product id.
+    Raises the refusal of the first product (in id order) that is off sale or short."""
+    products: dict[uuid.UUID, dict[str, Any]] = {}
     for product_id in sorted(quantities):  # id order: concurrent checkouts never deadlock
         quantity = quantities[product_id]
         reserved = await db.first(
@@ -161,148 +168,169 @@ async def place_order(
         if reserved is None:
             raise await _refusal(db, product_id, quantity)
         products[product_id] = reserved
+    return products
 
-    number = await _next_order_number(db)
+
+@dataclass(slots=True)
+class _Checkout:
+    """A new order as rows of its three tables, and the response built from those same rows."""
+
+    order: dict[str, Any]
+    merchant_orders: list[dict[str, Any]]
+    lines: list[dict[str, Any]]
+    read: OrderRead
+
+
+def _build(
+    buyer: User,
+    data: OrderCreate,
+    settings: Settings,
+    products: dict[uuid.UUID, dict[str, Any]],
+    quantities: dict[uuid.UUID, int],
+    number: int,
+    now: datetime,
+) -> _Checkout:
+    """The order split into one part per merchant, lines priced from the reserved products."""
     order_id = uuid.uuid4()
-    order_no = f"SH{now.astimezone(SHANGHAI):%Y%m%d}{number:08d}"
-
-    by_merchant: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    for line in data.lines:  # keep the buyer's order of lines, merged duplicates once
-        product = products[line.product_id]
-        if line.product_id not in by_merchant[product["merchant_id"]]:
-            by_merchant[product["merchant_id"]].append(line.product_id)
-
-    merchant_rows: list[dict[str, object]] = []
-    line_rows: list[dict[str, object]] = []
-    reads: list[MerchantOrderRead] = []
-    total = 0
-    position = 0
-    for merchant_id, pids in by_merchant.items():
+    merchant_rows: list[dict[str, Any]] = []
+    line_rows: list[dict[str, Any]] = []
+    parts: list[MerchantOrderRead] = []
+    for merchant_id, product_ids in _by_merchant(data, products).items():
         mo_id = uuid.uuid4()
-        subtotal = 0
-        line_reads: list[OrderLineRead] = []
-        for pid in pids:
-            product = products[pid]
-            quantity = quantities[pid]
-            line_total = product["price_fen"] * quantity
-            line_id = uuid.uuid4()
-            subtotal += line_total
-            line_rows.append(
-                {
-                    "id": line_id,
-                    "order_id": order_id,
-                    "merchant_order_id": mo_id,
-                    "product_id": pid,
-                    "position": position,
-                    "name": product["name"],
-                    "unit": product["unit"],
-                    "unit_price_fen": product["price_fen"],
-                    "quantity": quantity,
-                    "line_total_fen": line_total,
-                    "refunded_quantity": 0,
-                    "category_slug": product["category_slug"],
-                    "assistance_class": product["assistance_class"],
-                    "origin_township": product["origin_township"],
-                    "cert_no": product["cert_no"],
-                    "cert_valid_from": product["cert_valid_from"],
-                    "cert_valid_to": product["cert_valid_to"],
-                }
-            )
-            position += 1
-            line_reads.append(
-                OrderLineRead(
-                    id=line_id,
-                    product_id=pid,
-                    name=product["name"],
-                    unit=product["unit"],
-                    unit_price_fen=product["price_fen"],
-                    quantity=quantity,
-                    line_total_fen=line_total,
-                    refunded_quantity=0,
-                )
-            )
-        total += subtotal
-        merchant_rows.append(
-            {
-                "id": mo_id,
-                "order_id": order_id,
-                "merchant_id": merchant_id,
-                "status": MerchantOrderStatus.pending_payment,
-                "subtotal_fen": subtotal,
-                "refunded_fen": 0,
-                "commission_fen": 0,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-        reads.append(
-            MerchantOrderRead(
-                id=mo_id,
-                order_id=order_id,
-                merchant_id=merchant_id,
-                status=MerchantOrderStatus.pending_payment,
-                subtotal_fen=subtotal,
-                refunded_fen=0,
-                carrier=None,
-                tracking_no=None,
-                shipped_at=None,
-                completed_at=None,
-                lines=line_reads,
-            )
-        )
-
+        lines = [
+            _line_row(order_id, mo_id, products[pid], quantities[pid], len(line_rows) + i)
+            for i, pid in enumerate(product_ids)
+        ]
+        subtotal = sum(line["line_total_fen"] for line in lines)
+        merchant_row = _merchant_order_row(order_id, mo_id, merchant_id, subtotal, now)
+        line_rows += lines
+        merchant_rows.append(merchant_row)
+        parts.append(_merchant_order_read(merchant_row, lines))
+    total = sum(row["subtotal_fen"] for row in merchant_rows)
     expires_at = now + timedelta(minutes=settings.payment_timeout_minutes)
-    address = data.shipping_address
-    await db.execute(
-        _INSERT_ORDER,
-        {
-            "id": order_id,
-            "number": number,
-            "order_no": order_no,
-            "buyer_id": buyer.id,
-            "buyer_region_code": buyer.region_code,
-            "buyer_type": buyer.buyer_type,
-            "status": OrderStatus.pending_payment,
-            "payment_method": data.payment_method,
-            "total_fen": total,
-            "refunded_fen": 0,
-            "ship_recipient": address.recipient,
-            "ship_phone": address.phone,
-            "ship_region_code": address.region_code,
-            "ship_address": address.address,
-            "note": data.note or None,
-            "expires_at": expires_at,
-            "created_at": now,
-            "updated_at": now,
-            "paid_at": None,
-            "commission_rate_bps": None,
-            "cancelled_at": None,
-            "cancel_reason": None,
-            "completed_at": None,
-        },
-    )
-    await db.execute_many(_INSERT_MERCHANT_ORDERS, merchant_rows)
-    await db.execute_many(_INSERT_LINES, line_rows)
-    return OrderRead(
-        id=order_id,
-        order_no=order_no,
-        status=OrderStatus.pending_payment,
-        buyer_id=buyer.id,
-        payment_method=data.payment_method,
-        total_fen=total,
-        refunded_fen=0,
-        shipping_address=address,
-        note=data.note or None,
-        expires_at=expires_at,
-        paid_at=None,
-        cancelled_at=None,
-        cancel_reason=None,
-        completed_at=None,
-        created_at=now,
-        merchant_orders=reads,
+    order_row = _order_row(order_id, number, buyer, data, total, expires_at, now)
+    read = OrderRead(
+        **_fields(OrderRead, order_row),
+        shipping_address=data.shipping_address,
+        merchant_orders=parts,
         refunds=[],
         payments=[],
     )
+    return _Checkout(order_row, merchant_rows, line_rows, read)
+
+
+def _by_merchant(
+    data: OrderCreate, products: dict[uuid.UUID, dict[str, Any]]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """Product ids per merchant, in the buyer's order of lines (merged duplicates once)."""
+    groups: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for line in data.lines:
+        group = groups[products[line.product_id]["merchant_id"]]
+        if line.product_id not in group:
+            group.append(line.product_id)
+    return groups
+
+
+def _fields(model: type[BaseModel], row: dict[str, Any]) -> dict[str, Any]:
+    """The values of `row` that `model` has fields for (a missing required one fails there)."""
+    return {name: row[name] for name in model.model_fields if name in row}
+
+
+# The rows of a new order: every column of each table is written here, and only here.
+
+
+def _order_row(
+    order_id: uuid.UUID,
+    number: int,
+    buyer: User,
+    data: OrderCreate,
+    total: int,
+    expires_at: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    address = data.shipping_address
+    return {
+        "id": order_id,
+        "number": number,
+        "order_no": f"SH{now.astimezone(SHANGHAI):%Y%m%d}{number:08d}",
+        "buyer_id": buyer.id,
+        "buyer_region_code": buyer.region_code,
+        "buyer_type": buyer.buyer_type,
+        "status": OrderStatus.pending_payment,
+        "payment_method": data.payment_method,
+        "total_fen": total,
+        "refunded_fen": 0,
+        "ship_recipient": address.recipient,
+        "ship_phone": address.phone,
+        "ship_region_code": address.region_code,
+        "ship_address": address.address,
+        "note": data.note or None,
+        "expires_at": expires_at,
+        "created_at": now,
+        "updated_at": now,
+        "paid_at": None,
+        "commission_rate_bps": None,
+        "cancelled_at": None,
+        "cancel_reason": None,
+        "completed_at": None,
+    }
+
+
+def _merchant_order_row(
+    order_id: uuid.UUID, mo_id: uuid.UUID, merchant_id: uuid.UUID, subtotal: int, now: datetime
+) -> dict[str, Any]:
+    """Carrier, tracking number and the shipping and completion times start NULL."""
+    return {
+        "id": mo_id,
+        "order_id": order_id,
+        "merchant_id": merchant_id,
+        "status": MerchantOrderStatus.pending_payment,
+        "subtotal_fen": subtotal,
+        "refunded_fen": 0,
+        "commission_fen": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _merchant_order_read(row: dict[str, Any], lines: list[dict[str, Any]]) -> MerchantOrderRead:
+    return MerchantOrderRead(
+        **_fields(MerchantOrderRead, row),
+        carrier=None,
+        tracking_no=None,
+        shipped_at=None,
+        completed_at=None,
+        lines=[OrderLineRead(**_fields(OrderLineRead, line)) for line in lines],
+    )
+
+
+def _line_row(
+    order_id: uuid.UUID,
+    mo_id: uuid.UUID,
+    product: dict[str, Any],
+    quantity: int,
+    position: int,
+) -> dict[str, Any]:
+    """A line freezes the product's name, unit, price and certification at checkout."""
+    return {
+        "id": uuid.uuid4(),
+        "order_id": order_id,
+        "merchant_order_id": mo_id,
+        "product_id": product["id"],
+        "position": position,
+        "name": product["name"],
+        "unit": product["unit"],
+        "unit_price_fen": product["price_fen"],
+        "quantity": quantity,
+        "line_total_fen": product["price_fen"] * quantity,
+        "refunded_quantity": 0,
+        "category_slug": product["category_slug"],
+        "assistance_class": product["assistance_class"],
+        "origin_township": product["origin_township"],
+        "cert_no": product["cert_no"],
+        "cert_valid_from": product["cert_valid_from"],
+        "cert_valid_to": product["cert_valid_to"],
+    }
 
 
 # Reading orders ---------------------------------------------------------------------------------

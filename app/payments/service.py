@@ -209,13 +209,7 @@ async def cancel_order(
     ):
         return
     refund_due = await cancel_order_in_db(session, order, reason)
-    open_intents: list[str] = []
-    for payment in await session.scalars(
-        select(Payment).where(Payment.order_id == order.id, Payment.status == PaymentStatus.pending)
-    ):
-        payment.status = PaymentStatus.cancelled
-        if payment.provider_reference:
-            open_intents.append(payment.provider_reference)
+    open_intents = await _cancel_open_payments(session, order.id)
     for pending in await session.scalars(
         select(Refund).where(Refund.order_id == order.id, Refund.status == RefundStatus.requested)
     ):
@@ -265,7 +259,29 @@ async def cancel_order(
         detail={"reason": reason, "refund_fen": refund_due},
     )
     await session.commit()
-    for intent_id in open_intents:
+    await _cancel_intents(gateway, open_intents)
+    if refund_id is not None:
+        try:
+            await settle_with_provider(session, gateway, refund_id)
+        except PaymentProviderUnavailable:
+            logger.warning("refund left for retry", extra={"refund_id": str(refund_id)})
+
+
+async def _cancel_open_payments(session: AsyncSession, order_id: uuid.UUID) -> list[str]:
+    """Mark the order's pending payments cancelled; the provider's intents still to cancel."""
+    open_intents: list[str] = []
+    for payment in await session.scalars(
+        select(Payment).where(Payment.order_id == order_id, Payment.status == PaymentStatus.pending)
+    ):
+        payment.status = PaymentStatus.cancelled
+        if payment.provider_reference:
+            open_intents.append(payment.provider_reference)
+    return open_intents
+
+
+async def _cancel_intents(gateway: StripeGateway | None, intent_ids: list[str]) -> None:
+    """Cancel the intents at Stripe, after our commit; a failure is logged, not raised."""
+    for intent_id in intent_ids:
         if gateway is None:
             break
         try:
@@ -275,11 +291,6 @@ async def cancel_order(
             logger.warning(
                 "could not cancel payment intent", extra={"intent": intent_id, "error": exc.detail}
             )
-    if refund_id is not None:
-        try:
-            await settle_with_provider(session, gateway, refund_id)
-        except PaymentProviderUnavailable:
-            logger.warning("refund left for retry", extra={"refund_id": str(refund_id)})
 
 
 async def buyer_cancel(

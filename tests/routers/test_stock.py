@@ -105,7 +105,7 @@ async def test_the_database_refuses_negative_stock(session, app):
     with pytest.raises(IntegrityError):
         await session.execute(
             text("UPDATE products SET stock = stock - 2 WHERE id = :id"),
-            {"id": pid.hex if app.state.db.is_sqlite else pid},
+            {"id": pid.hex if app.state.settings.is_sqlite else pid},
         )
     await session.rollback()
     assert (await product_state(session, pid))["stock"] == 1
