@@ -170,6 +170,14 @@ class MerchantPublic(BaseModel):
         )
 
 
+class MerchantRejection(BaseModel):
+    """One rejection of the merchant's application, kept when the owner applies again."""
+
+    reason: str = Field(description="The admin's reason, as the owner saw it then.")
+    at: datetime
+    by: uuid.UUID | None = Field(description="The admin who rejected it.")
+
+
 class MerchantRead(BaseModel):
     """The whole merchant, for its members and admins; the bank account number is masked."""
 
@@ -193,9 +201,16 @@ class MerchantRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     approved_at: datetime | None
+    rejections: list[MerchantRejection] = Field(
+        default_factory=list,
+        description="Every earlier rejection, oldest first: a rejected merchant may correct its "
+        "application and resubmit it, and the admin reviewing it again sees why it was refused.",
+    )
 
     @classmethod
-    def from_model(cls, m: Merchant) -> MerchantRead:
+    def from_model(
+        cls, m: Merchant, rejections: list[MerchantRejection] | None = None
+    ) -> MerchantRead:
         return cls(
             id=m.id,
             name=m.name,
@@ -218,6 +233,7 @@ class MerchantRead(BaseModel):
             created_at=m.created_at,
             updated_at=m.updated_at,
             approved_at=m.approved_at,
+            rejections=rejections or [],
         )
 
 
