@@ -13,6 +13,7 @@ from app.core.db import Database
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
+from app.core.openapi import install_openapi
 from app.integrations.stripe import StripeGateway
 from app.routers import (
     audit,
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
+    install_openapi(app)
 
     app.include_router(ops.router)
     app.include_router(auth.router, prefix=API_PREFIX)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.deps import AdminUser, CurrentUser, OptionalUser
 from app.core.db import Session
+from app.core.openapi import OPTIONAL_AUTH
 from app.core.pagination import Cursor, Limit, Page
 from app.merchants import reapply, service
 from app.merchants.schemas import (
@@ -88,7 +89,9 @@ async def apply_for_merchant(
     return await _read(session, merchant)
 
 
-@router.get("", response_model=Page[MerchantRead] | Page[MerchantPublic])
+@router.get(
+    "", response_model=Page[MerchantRead] | Page[MerchantPublic], openapi_extra=OPTIONAL_AUTH
+)
 async def list_merchants(
     session: Session,
     viewer: OptionalUser,
@@ -121,7 +124,12 @@ async def list_merchants(
     )
 
 
-@router.get("/{merchant_id}", response_model=MerchantRead | MerchantPublic, responses={404: _E404})
+@router.get(
+    "/{merchant_id}",
+    response_model=MerchantRead | MerchantPublic,
+    responses={404: _E404},
+    openapi_extra=OPTIONAL_AUTH,
+)
 async def get_merchant(
     merchant_id: MerchantId, session: Session, viewer: OptionalUser
 ) -> MerchantRead | MerchantPublic:
