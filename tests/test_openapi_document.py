@@ -179,3 +179,18 @@ async def test_certificate_dates_are_yyyy_mm_dd_strings_only(client, app, sessio
     r = await client.post(f"{API}/products", json=body, headers=auth(app, owner))
     assert r.status_code == 201, r.text
     assert r.json()["certification"]["valid_from"] == "2026-01-01"
+
+
+async def test_email_taken_is_documented_and_answered(client, session, doc):
+    responses = doc["paths"]["/api/v1/auth/register"]["post"]["responses"]
+    assert "`email_taken`" in responses["409"]["description"]
+    user = await make_user(session)
+    body = {
+        "email": user.email.upper(),
+        "password": "a-long-password",
+        "display_name": "李娜",
+        "region_code": "330127",
+    }
+    r = await client.post(f"{API}/auth/register", json=body)
+    assert r.status_code == 409
+    assert r.json()["code"] == "email_taken"
