@@ -145,6 +145,113 @@ def _document_operation(operation: dict[str, Any]) -> None:
     _errors_are_problems(responses)
 
 
+# Descriptions for fields that mean the same wherever they appear; a field's own description wins.
+_FIELD_NOTES = {
+    "id": "The object's id (UUID).",
+    "items": "This page's items.",
+    "next_cursor": "Pass as `cursor` for the next page; null on the last page.",
+    "currency": "Always `CNY`.",
+    "status": "The current status; docs/guide.md lists every status and transition.",
+    "name": "Display name.",
+    "email": "E-mail address, stored lower-cased.",
+    "display_name": "The person's or organisation's name as shown to others.",
+    "role": "`buyer`, `merchant`, `admin` or `official`.",
+    "merchant_role": "`owner` or `staff`, for a merchant member.",
+    "buyer_type": "The kind of buyer; organisations are verified by an admin.",
+    "kind": "The kind of market entity.",
+    "reason": "Why, in a sentence; shown to the other party.",
+    "lines": "The lines, in order.",
+    "quantity": "Units, at least 1.",
+    "unit": "The selling unit, e.g. 斤, kg, 盒.",
+    "note": "Free text from the buyer.",
+    "township": "The township (乡/镇) in the western county.",
+    "address": "Street address.",
+    "recipient": "Who receives the parcel.",
+    "carrier": "The carrier, e.g. 顺丰.",
+    "tracking_no": "The carrier's tracking number.",
+    "bank_name": "The bank and branch, e.g. 中国农业银行巴塘县支行.",
+    "account_name": "The account holder's name.",
+    "account_no_masked": "The account number, masked: `****` and its last four digits.",
+    "bank_reference": "The bank's reference of the transfer.",
+    "scheme": "The certification scheme, e.g. 消费帮扶产品认定.",
+    "certificate_no": "The certificate's number.",
+    "issuer": "Who issued the certificate.",
+    "households": "Households linked to the merchant's income (利益联结).",
+    "poverty_alleviated": "Of `households`, formerly poor households (脱贫户).",
+    "monitored": "Of `households`, households under monitoring (监测户).",
+    "access_token": "Send as `Authorization: Bearer <access_token>`.",
+    "token_type": "Always `bearer`.",
+    "expires_in": "Seconds until the token expires.",
+    "at": "When, RFC 3339 with offset.",
+    "type": "A URI naming the kind of problem.",
+    "account_no": "The full account number to transfer to.",
+    "reference": "Quote this reference with the transfer, so it can be matched to the order.",
+    "pay_before": "The payment deadline.",
+    "slug": "The category's stable id, used by products.",
+    "valid_from": "First day of validity, `YYYY-MM-DD`.",
+    "valid_to": "Last day of validity, inclusive, `YYYY-MM-DD`.",
+    "account": "The ledger account: `platform_cash`, `merchant_payable`, "
+    "`platform_commission`, `refunds_in_transit`, `payouts`.",
+    "accounts": "Every ledger account with its signed balance.",
+    "legal_representative": "The legal representative (法定代表人).",
+    "linked_households": "Households benefiting (counts only, never personal data).",
+    "bank_account": "The account payouts go to by bank transfer.",
+    "order_no": "Human-readable order number, unique and increasing with time.",
+    "order_status": "The status of the whole order.",
+    "shipping_address": "Where the parcel goes.",
+    "uscc": "Unified social credit code (统一社会信用代码).",
+    "region_code": "6-digit administrative division code (行政区划代码).",
+    "contact_phone": "Mainland mobile number, E.164 (`+86…`).",
+    "phone": "Mainland mobile number, E.164 (`+86…`).",
+    "status_reason": "Why the merchant was rejected or suspended; null otherwise.",
+    "onboarding_url": "Open this Stripe page to finish the payout account; it expires.",
+    "payment_method": "`stripe` (card) or `bank_transfer`.",
+    "refunded_quantity": "Units already refunded.",
+    "cancel_reason": "Why the order was cancelled, e.g. `payment_timeout`, `buyer_cancelled`.",
+    "merchant_orders": "One per merchant in the order.",
+    "refunds": "The order's refunds, in every status.",
+    "payments": "The order's payment attempts.",
+    "provider": "`stripe` or `bank_transfer`.",
+    "client_secret": "For Stripe.js to confirm the card payment in the browser.",
+    "provider_reference": "The provider's id (the Stripe PaymentIntent id).",
+    "instructions": "How to pay by bank transfer.",
+    "method": "How payouts reach the merchant: `bank_transfer` or `stripe`.",
+    "payouts_enabled": "Whether the connected account can receive payouts.",
+    "assistance_class": "`agricultural` (农畜牧产品) or `handicraft` (特色手工艺品).",
+    "certification": "The product's assistance certification (消费帮扶产品认定), if any.",
+    "weight_grams": "Shipping weight in grams.",
+    "shelf_life_days": "Shelf life in days.",
+    "merchant_name": "The selling merchant's name.",
+    "description": "The description, plain text.",
+    "stock": "Units available now.",
+    "sold_units": "Units sold so far.",
+    "origin_township": "Where the product comes from (its township in the western county).",
+    "images": "Image URLs.",
+    "reject_reason": "Why the refund was rejected.",
+    "failure_message": "What the provider said when the refund failed.",
+    "delta": "Units added (positive) or removed (negative).",
+    "stock_after": "The stock once the adjustment was made.",
+    "disabled": "A disabled account cannot sign in and its tokens stop working.",
+    "grant_type": "`password`, or left out.",
+    "password": "The password, at least 10 characters.",
+}
+
+
+def _describe_fields(schemas: dict[str, Any]) -> None:
+    for schema in schemas.values():
+        for name, prop in schema.get("properties", {}).items():
+            if "description" in prop:
+                continue
+            if name in _FIELD_NOTES:
+                prop["description"] = _FIELD_NOTES[name]
+            elif name.endswith("_fen"):
+                prop["description"] = "Amount in fen (分, 1/100 yuan), CNY."
+            elif name.endswith("_at"):
+                prop["description"] = "When, RFC 3339 with offset; null until it happens."
+            elif name.endswith("_id"):
+                prop["description"] = f"The id of the {name[:-3].replace('_', ' ')} (UUID)."
+
+
 def complete_openapi(document: dict[str, Any]) -> None:
     """Complete FastAPI's document in place, as the module doc says."""
     schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
@@ -153,6 +260,7 @@ def complete_openapi(document: dict[str, Any]) -> None:
     problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas.update(problem.pop("$defs", {}))
     schemas["Problem"] = problem
+    _describe_fields(schemas)
     for path_item in document.get("paths", {}).values():
         for method, operation in path_item.items():
             if method in _METHODS:
