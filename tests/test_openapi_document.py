@@ -194,3 +194,11 @@ async def test_email_taken_is_documented_and_answered(client, session, doc):
     r = await client.post(f"{API}/auth/register", json=body)
     assert r.status_code == 409
     assert r.json()["code"] == "email_taken"
+
+
+async def test_every_operation_and_field_is_described(doc):
+    for method, path, operation in _operations(doc):
+        assert operation.get("description"), (method, path)
+    for name, schema in doc["components"]["schemas"].items():
+        for field, prop in schema.get("properties", {}).items():
+            assert prop.get("description"), (name, field)
