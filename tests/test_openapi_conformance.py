@@ -32,7 +32,7 @@ from app.main import create_app
 from app.models import MerchantStatus, Role
 from tests.conftest import clean_and_dispose
 from tests.fixtures.factories import make_merchant, make_product, make_user, token_for
-from tests.fixtures.localstripe import LocalStripe, localstripe  # noqa: F401 (a fixture)
+from tests.fixtures.localstripe import LocalStripe
 from tests.fixtures.stripe import API_KEY, WEBHOOK_SECRET, FakeConnect
 
 CHECKS = [
@@ -71,7 +71,7 @@ async def _cast(app: FastAPI, database_url: str) -> dict[str, str | None]:
 @pytest.fixture(scope="module")
 def conformance(
     database_url: str,
-    localstripe: LocalStripe,  # noqa: F811
+    localstripe: LocalStripe,
 ) -> Iterator[tuple[FastAPI, dict[str, str | None]]]:
     app = create_app(
         Settings(
