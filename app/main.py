@@ -13,6 +13,7 @@ from app.core.db import Database
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
+from app.core.openapi import install_openapi
 from app.integrations.stripe import StripeGateway
 from app.routers import (
     audit,
@@ -33,7 +34,12 @@ DESCRIPTION = """
 Shanhai (山海) is the backend of the Chun'an–Batang consumption-assistance (消费帮扶) marketplace:
 Batang's cooperatives sell to buyers in Chun'an and beyond, and officials report the totals.
 
-* Every error is `application/problem+json` with a stable `code`; 422 adds `errors`.
+* Every error is `application/problem+json` (the `Problem` schema) with a stable `code`; 422
+  adds `errors`. An unknown path is `404 not_found`; a method the path does not serve (OPTIONS
+  included) is `405 method_not_allowed` with every method it serves in `Allow`; a body over
+  1 MiB is `413 payload_too_large`.
+* Roles and the 404/403 rule, idempotency keys, statuses and their transitions, and how the
+  assistance statistics count are explained in the repository's `docs/guide.md`.
 * Money is integer fen (`*_fen`), currency CNY.
 * Lists take `limit` (1–100) and an opaque `cursor`, answer `{items, next_cursor}`, newest first.
 * Every response carries `X-Request-ID` (yours, if you sent a sane one).
@@ -79,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
+    install_openapi(app)
 
     app.include_router(ops.router)
     app.include_router(auth.router, prefix=API_PREFIX)

@@ -24,6 +24,7 @@ from app.core.db import Database, create_engine
 from app.core.migrations import upgrade
 from app.main import create_app
 from app.models import Base
+from tests.fixtures.localstripe import localstripe  # noqa: F401 (one server for the session)
 
 KEEP_TABLES = {"categories"}  # seeded by a migration
 

@@ -17,6 +17,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from app.core.validators import MainlandMobile, RegionCode
 from app.models import BuyerType, MerchantRole, Role
@@ -143,17 +144,17 @@ class UserUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    buyer_type: BuyerType | None = Field(
+    buyer_type: BuyerType | SkipJsonSchema[None] = Field(
         default=None,
         description="For a buyer, or a merchant member who kept one, once the organisation is "
         "verified; on anyone else `409 not_a_buyer`.",
     )
-    disabled: bool | None = Field(
+    disabled: bool | SkipJsonSchema[None] = Field(
         default=None,
         description="`true` stops the user's tokens at once and refuses sign-in "
         "(`401 account_disabled`); `false` enables it again. An admin cannot disable itself.",
     )
-    display_name: DisplayName | None = None
+    display_name: DisplayName | SkipJsonSchema[None] = None
 
     @field_validator("buyer_type", "disabled", "display_name")
     @classmethod

@@ -18,9 +18,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from app.core.money import MAX_FEN
-from app.core.validators import UtcTimestamp
+from app.core.validators import IsoDate, UtcTimestamp
 from app.models import AssistanceClass, ProductStatus
 
 MAX_STOCK = 1_000_000_000
@@ -133,8 +134,10 @@ class Certification(BaseModel):
         StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
         AfterValidator(_one_line),
     ]
-    valid_from: date
-    valid_to: date = Field(description="Last day of validity, inclusive; not before `valid_from`.")
+    valid_from: IsoDate = Field(description="First day of validity, `YYYY-MM-DD`.")
+    valid_to: IsoDate = Field(
+        description="Last day of validity, inclusive, `YYYY-MM-DD`; not before `valid_from`."
+    )
 
     @model_validator(mode="after")
     def _period(self) -> Certification:
@@ -179,15 +182,15 @@ class ProductUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: ProductName | None = None
-    description: Description | None = None
-    category: CategorySlug | None = None
-    unit: Unit | None = None
-    price_fen: Price | None = None
-    origin_township: Township | None = None
-    assistance_class: AssistanceClass | None = None
+    name: ProductName | SkipJsonSchema[None] = None
+    description: Description | SkipJsonSchema[None] = None
+    category: CategorySlug | SkipJsonSchema[None] = None
+    unit: Unit | SkipJsonSchema[None] = None
+    price_fen: Price | SkipJsonSchema[None] = None
+    origin_township: Township | SkipJsonSchema[None] = None
+    assistance_class: AssistanceClass | SkipJsonSchema[None] = None
     certification: Certification | None = None
-    images: Images | None = None
+    images: Images | SkipJsonSchema[None] = None
     weight_grams: WeightGrams | None = None
     shelf_life_days: ShelfLifeDays | None = None
 

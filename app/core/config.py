@@ -1,4 +1,4 @@
-"""Settings, read from the environment and an optional `.env` file (API.md, "Running it")."""
+"""Settings, read from the environment and an optional `.env` file (see the README)."""
 
 from __future__ import annotations
 

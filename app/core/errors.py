@@ -146,13 +146,30 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request, fallback: str) -> str:
+    """Every method the API documents for the request's path. (Starlette names only the
+    methods of the first route on the path, so a path served by a GET route and a POST route
+    would answer `Allow: GET`.)"""
+    from app.core.openapi import path_methods
+
+    methods = path_methods(request.app.openapi(), request.scope["path"])
+    return ", ".join(sorted(methods)) if methods else fallback
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    headers = dict(getattr(exc, "headers", None) or {})
     if exc.status_code == 404 and detail == "Not Found":
         detail = "No such resource."
-    return problem(exc.status_code, code, detail, headers=getattr(exc, "headers", None))
+    elif exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
+        detail = f"This resource answers {headers['Allow']}."
+    elif exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+        # FastAPI's answer to a JSON body it could not decode (not UTF-8): malformed JSON too.
+        return problem(400, "malformed_json", "The request body is not valid UTF-8 JSON.")
+    return problem(exc.status_code, code, detail, headers=headers or None)
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""`Idempotency-Key` for the endpoints that move money or stock (API.md "idempotency").
+"""`Idempotency-Key` for the endpoints that move money or stock (docs/guide.md, "Retrying safely").
 
 A key belongs to its caller. The first request with a key claims it; the same key with the same
 request then replays the first response (`Idempotent-Replayed: true`), with another request is

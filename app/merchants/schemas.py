@@ -15,6 +15,7 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from app.accounts.schemas import Email
 from app.core.validators import MainlandMobile, RegionCode
@@ -33,16 +34,24 @@ Township = Annotated[str, _text(40)]
 Address = Annotated[str, _text(200)]
 Reason = Annotated[str, _text(500)]
 
+USCC_PATTERN = (
+    r"^\s*[0-9A-HJ-NP-RTUWXYa-hj-np-rtuwxy]{2}[0-9]{6}[0-9A-HJ-NP-RTUWXYa-hj-np-rtuwxy]{10}\s*$"
+)
+ACCOUNT_NO_PATTERN = r"^( *[0-9]){8,34} *$"
+
 Uscc = Annotated[
     str,
     StringConstraints(max_length=64),
     Field(
         description=(
-            "Unified social credit code (统一社会信用代码), 18 characters. Surrounding spaces are "
-            "removed and letters upper-cased; a code whose check character is wrong is "
-            "`422 invalid_uscc`. N-prefixed codes of village collectives are accepted."
+            "Unified social credit code (统一社会信用代码), 18 characters of "
+            "`0-9A-HJ-NP-RTUWXY` (no I, O, S, V, Z), the 3rd to 8th digits. Surrounding spaces "
+            "are removed and letters upper-cased; a code of another shape, or whose check "
+            "character is wrong, is `422 invalid_uscc`. N-prefixed codes of village collectives "
+            "are accepted."
         ),
-        examples=["93513335MA62D1234X"],
+        examples=["91350100M000100Y43"],
+        json_schema_extra={"pattern": USCC_PATTERN},
     ),
 ]
 
@@ -56,7 +65,7 @@ def _account_no(value: str) -> str:
 
 AccountNo = Annotated[
     str,
-    StringConstraints(max_length=64),
+    StringConstraints(max_length=64, pattern=ACCOUNT_NO_PATTERN),
     AfterValidator(_account_no),
     Field(description="8–34 digits; spaces are ignored.", examples=["6228 4800 0000 0001 234"]),
 ]
@@ -123,16 +132,16 @@ class MerchantUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Name | None = None
-    kind: MerchantKind | None = None
-    uscc: Uscc | None = None
-    legal_representative: PersonName | None = None
-    contact_phone: MainlandMobile | None = None
-    region_code: RegionCode | None = None
-    township: Township | None = None
-    address: Address | None = None
-    linked_households: LinkedHouseholds | None = None
-    bank_account: BankAccountIn | None = None
+    name: Name | SkipJsonSchema[None] = None
+    kind: MerchantKind | SkipJsonSchema[None] = None
+    uscc: Uscc | SkipJsonSchema[None] = None
+    legal_representative: PersonName | SkipJsonSchema[None] = None
+    contact_phone: MainlandMobile | SkipJsonSchema[None] = None
+    region_code: RegionCode | SkipJsonSchema[None] = None
+    township: Township | SkipJsonSchema[None] = None
+    address: Address | SkipJsonSchema[None] = None
+    linked_households: LinkedHouseholds | SkipJsonSchema[None] = None
+    bank_account: BankAccountIn | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _no_nulls(self) -> Self:
@@ -170,6 +179,14 @@ class MerchantPublic(BaseModel):
         )
 
 
+class MerchantRejection(BaseModel):
+    """One rejection of the merchant's application, kept when the owner applies again."""
+
+    reason: str = Field(description="The admin's reason, as the owner saw it then.")
+    at: datetime
+    by: uuid.UUID | None = Field(description="The admin who rejected it.")
+
+
 class MerchantRead(BaseModel):
     """The whole merchant, for its members and admins; the bank account number is masked."""
 
@@ -193,9 +210,16 @@ class MerchantRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     approved_at: datetime | None
+    rejections: list[MerchantRejection] = Field(
+        default_factory=list,
+        description="Every earlier rejection, oldest first: a rejected merchant may correct its "
+        "application and resubmit it, and the admin reviewing it again sees why it was refused.",
+    )
 
     @classmethod
-    def from_model(cls, m: Merchant) -> MerchantRead:
+    def from_model(
+        cls, m: Merchant, rejections: list[MerchantRejection] | None = None
+    ) -> MerchantRead:
         return cls(
             id=m.id,
             name=m.name,
@@ -218,6 +242,7 @@ class MerchantRead(BaseModel):
             created_at=m.created_at,
             updated_at=m.updated_at,
             approved_at=m.approved_at,
+            rejections=rejections or [],
         )
 
 

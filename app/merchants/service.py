@@ -45,6 +45,8 @@ from app.models import (
 from app.orders.service import has_orders_in_progress
 
 OWNER_EDITABLE = frozenset({"contact_phone", "address", "bank_account"})
+APPLICATION_FIELDS = frozenset(MerchantUpdate.model_fields)
+"""While `rejected`, the owner may correct every field of the application before resubmitting."""
 SUBJECT = "merchant"
 
 
@@ -320,18 +322,27 @@ async def update_merchant(
     session: AsyncSession, actor: User, merchant_id: uuid.UUID, data: MerchantUpdate
 ) -> Merchant:
     """Apply a partial update. Admins may change every field; the owner only `contact_phone`,
-    `address` and `bank_account` (anything else: 403 naming the fields). Admin edits are
-    audited as `merchant.updated` with the changed field names (never the values)."""
+    `address` and `bank_account` (anything else: 403 naming the fields), or every field while
+    the merchant is `rejected`. Admin edits, and the owner's corrections of a rejected
+    application, are audited as `merchant.updated` with the changed field names (never the
+    values)."""
     merchant = await _visible_merchant(session, actor, merchant_id)
     sent = set(data.model_fields_set)
     admin = actor.role == Role.admin
     if not admin:
         _require_owner(actor, merchant)
-        refused = sorted(sent - OWNER_EDITABLE)
+        if sent - OWNER_EDITABLE:
+            # Lock the row (PostgreSQL), so a resubmission cannot slip in between the check of
+            # the status and the edit of the application.
+            await session.refresh(merchant, with_for_update=True)
+        editable = (
+            APPLICATION_FIELDS if merchant.status == MerchantStatus.rejected else OWNER_EDITABLE
+        )
+        refused = sorted(sent - editable)
         if refused:
             raise Forbidden(
-                "An owner may change only contact_phone, address and bank_account; "
-                f"ask an admin to change: {', '.join(refused)}.",
+                "An owner may change only contact_phone, address and bank_account (every field "
+                f"while the merchant is rejected); ask an admin to change: {', '.join(refused)}.",
                 extra={"fields": refused},
             )
 
@@ -373,7 +384,7 @@ async def update_merchant(
     if changed:
         merchant.updated_at = utcnow()
         await _flush_guarding_uscc(session, merchant)
-        if admin:
+        if admin or merchant.status == MerchantStatus.rejected:
             await record(
                 session,
                 actor_id=actor.id,

@@ -57,7 +57,12 @@ class PasswordForm(OAuth2PasswordRequestForm):
         )
 
 
-@router.post("/auth/register", status_code=201, response_model=UserRead)
+@router.post(
+    "/auth/register",
+    status_code=201,
+    response_model=UserRead,
+    responses={409: {"description": "`email_taken`: an account already uses this e-mail."}},
+)
 async def register(data: RegisterRequest, session: Session) -> UserRead:
     """Sign up as a buyer.
 

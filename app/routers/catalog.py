@@ -22,6 +22,7 @@ from app.catalog.schemas import (
     StockAdjustmentRead,
 )
 from app.core.db import ReadConnection, Session
+from app.core.openapi import OPTIONAL_AUTH
 from app.core.pagination import Cursor, Limit, Page
 from app.models import ProductStatus, Role, User
 
@@ -90,6 +91,7 @@ async def create_product(
     "/products/{product_id}",
     response_model=ProductRead,
     responses={404: _PRODUCT_ERRORS[404]},
+    openapi_extra=OPTIONAL_AUTH,
 )
 async def get_product(
     product_id: ProductId, user: OptionalUser, session: Session, response: Response

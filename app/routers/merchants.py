@@ -6,11 +6,13 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.deps import AdminUser, CurrentUser, OptionalUser
 from app.core.db import Session
+from app.core.openapi import OPTIONAL_AUTH
 from app.core.pagination import Cursor, Limit, Page
-from app.merchants import service
+from app.merchants import reapply, service
 from app.merchants.schemas import (
     EmptyAction,
     MemberCreate,
@@ -21,7 +23,7 @@ from app.merchants.schemas import (
     MerchantUpdate,
     ReasonAction,
 )
-from app.models import MerchantKind, MerchantStatus
+from app.models import Merchant, MerchantKind, MerchantStatus
 
 router = APIRouter(prefix="/merchants", tags=["merchants"])
 
@@ -44,6 +46,13 @@ _OWNER_ONLY: dict[int | str, dict[str, Any]] = {
     403: {"description": "`forbidden`: only the merchant's owner."},
     404: _E404,
 }
+
+
+async def _read(session: AsyncSession, merchant: Merchant) -> MerchantRead:
+    """The whole merchant with its earlier rejections (members and admins only)."""
+    history = await reapply.rejection_history(session, [merchant.id])
+    return MerchantRead.from_model(merchant, history[merchant.id])
+
 
 NoFieldsBody = Annotated[
     EmptyAction | None,
@@ -77,10 +86,12 @@ async def apply_for_merchant(
     The bank account number (8–34 digits, spaces ignored) is only ever shown masked.
     Admins and officials: 403; a merchant member: `409 already_merchant`."""
     merchant = await service.apply_for_merchant(session, user, body)
-    return MerchantRead.from_model(merchant)
+    return await _read(session, merchant)
 
 
-@router.get("", response_model=Page[MerchantRead] | Page[MerchantPublic])
+@router.get(
+    "", response_model=Page[MerchantRead] | Page[MerchantPublic], openapi_extra=OPTIONAL_AUTH
+)
 async def list_merchants(
     session: Session,
     viewer: OptionalUser,
@@ -103,15 +114,22 @@ async def list_merchants(
         session, viewer, status=status_, township=township, kind=kind, limit=limit, cursor=cursor
     )
     if full:
+        history = await reapply.rejection_history(session, [m.id for m in rows])
         return Page[MerchantRead](
-            items=[MerchantRead.from_model(m) for m in rows], next_cursor=next_cursor
+            items=[MerchantRead.from_model(m, history[m.id]) for m in rows],
+            next_cursor=next_cursor,
         )
     return Page[MerchantPublic](
         items=[MerchantPublic.from_model(m) for m in rows], next_cursor=next_cursor
     )
 
 
-@router.get("/{merchant_id}", response_model=MerchantRead | MerchantPublic, responses={404: _E404})
+@router.get(
+    "/{merchant_id}",
+    response_model=MerchantRead | MerchantPublic,
+    responses={404: _E404},
+    openapi_extra=OPTIONAL_AUTH,
+)
 async def get_merchant(
     merchant_id: MerchantId, session: Session, viewer: OptionalUser
 ) -> MerchantRead | MerchantPublic:
@@ -119,7 +137,7 @@ async def get_merchant(
     anyone else gets the public fields of an approved merchant, and `404 merchant_not_found`
     for one that is not approved."""
     merchant, full = await service.get_merchant(session, viewer, merchant_id)
-    return MerchantRead.from_model(merchant) if full else MerchantPublic.from_model(merchant)
+    return await _read(session, merchant) if full else MerchantPublic.from_model(merchant)
 
 
 @router.patch(
@@ -144,11 +162,14 @@ async def update_merchant(
 
     The owner may change `contact_phone`, `address` and `bank_account`; any other field from
     an owner is `403 forbidden`, with the refused names in `fields` (the request is refused as a
-    whole). Admins may change every field (`uscc` verified and unique again); their edits are
-    audited as `merchant.updated`. Staff and other users: 403 (404 if the merchant is not
-    approved and not theirs)."""
+    whole). While the merchant is `rejected`, the owner may correct every field of the
+    application (`uscc` verified and unique again: `422 invalid_uscc`, `409 uscc_taken`), then
+    resubmit it with `POST /merchants/{id}/resubmit`; these corrections are audited as
+    `merchant.updated` with the field names. Admins may change every field (`uscc` verified
+    and unique again); their edits are audited as `merchant.updated`. Staff and other users:
+    403 (404 if the merchant is not approved and not theirs)."""
     merchant = await service.update_merchant(session, user, merchant_id, body)
-    return MerchantRead.from_model(merchant)
+    return await _read(session, merchant)
 
 
 @router.post("/{merchant_id}/approve", response_model=MerchantRead, responses=_ADMIN_ACTION)
@@ -158,7 +179,7 @@ async def approve_merchant(
     """Admin: `pending` → `approved` (the merchant may sell). Otherwise
     `409 invalid_transition`, naming the current and wanted status in `from` and `to`."""
     merchant = await service.approve_merchant(session, admin, merchant_id)
-    return MerchantRead.from_model(merchant)
+    return await _read(session, merchant)
 
 
 @router.post("/{merchant_id}/reject", response_model=MerchantRead, responses=_ADMIN_ACTION)
@@ -166,9 +187,10 @@ async def reject_merchant(
     merchant_id: MerchantId, body: ReasonAction, admin: AdminUser, session: Session
 ) -> MerchantRead:
     """Admin: `pending` → `rejected`, with a `reason` (1–500 characters) that the merchant's
-    members see in `status_reason`. Rejection is final. Otherwise `409 invalid_transition`."""
+    members see in `status_reason` and, later, in `rejections`. The owner may then correct the
+    application (`PATCH`) and resubmit it. Otherwise `409 invalid_transition`."""
     merchant = await service.reject_merchant(session, admin, merchant_id, body.reason)
-    return MerchantRead.from_model(merchant)
+    return await _read(session, merchant)
 
 
 @router.post("/{merchant_id}/suspend", response_model=MerchantRead, responses=_ADMIN_ACTION)
@@ -179,7 +201,7 @@ async def suspend_merchant(
     and its products the storefront; its open orders still complete.
     Otherwise `409 invalid_transition`."""
     merchant = await service.suspend_merchant(session, admin, merchant_id, body.reason)
-    return MerchantRead.from_model(merchant)
+    return await _read(session, merchant)
 
 
 @router.post("/{merchant_id}/reinstate", response_model=MerchantRead, responses=_ADMIN_ACTION)
@@ -189,7 +211,7 @@ async def reinstate_merchant(
     """Admin: `suspended` → `approved`; `status_reason` is cleared and `approved_at` keeps the
     first approval. Otherwise `409 invalid_transition`."""
     merchant = await service.reinstate_merchant(session, admin, merchant_id)
-    return MerchantRead.from_model(merchant)
+    return await _read(session, merchant)
 
 
 @router.post(
@@ -255,3 +277,23 @@ async def remove_member(
     removed (`409 cannot_remove_owner`); a user who is not a member: `404 member_not_found`."""
     await service.remove_member(session, user, merchant_id, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{merchant_id}/resubmit",
+    response_model=MerchantRead,
+    responses={
+        **_OWNER_ONLY,
+        409: {"description": "`invalid_transition`: the merchant is not `rejected`."},
+    },
+)
+async def resubmit_merchant(
+    merchant_id: MerchantId, user: CurrentUser, session: Session, body: NoFieldsBody = None
+) -> MerchantRead:
+    """Owner: apply again after a rejection, `rejected` → `pending`, once the application has
+    been corrected with `PATCH /merchants/{id}` (every field may be changed while rejected).
+    `status_reason` is cleared; the earlier reasons stay in `rejections`, for the admin who
+    reviews it again. Audited as `merchant.resubmitted`. Any other status:
+    `409 invalid_transition`; staff and admins: `403 forbidden`; anyone else: `404`."""
+    merchant = await reapply.resubmit_merchant(session, user, merchant_id)
+    return await _read(session, merchant)

@@ -587,7 +587,7 @@ def _owner_users(merchants: dict[int, Merchant]) -> Iterable[tuple[UserSeed, Mer
             seed.legal_representative,
             Role.merchant,
             BATANG,
-            # An owner joined as a buyer and keeps the type (API.md: `buyer_type` stays).
+            # An owner joined as a buyer and keeps the type (the contract: `buyer_type` stays).
             BuyerType.individual,
             seed.phone,
         )

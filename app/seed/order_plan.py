@@ -3,7 +3,7 @@
 `plan_orders` is pure and seeded with `random.Random(2026)`: the same "now" and catalogue give the
 same plan. `app.seed.orders` plays it through the services.
 
-Timeline rules (API.md is silent on demo data): orders are placed on the chosen day in daytime
+Timeline rules (the contract is silent on demo data): orders are placed on the chosen day in daytime
 hours of Asia/Shanghai (08:00–21:30); a bank transfer is confirmed within the payment deadline;
 merchants ship 1–3 days later (fresh goods the next day), buyers confirm receipt 2–6 days after
 that or the order completes `AUTO_COMPLETE_DAYS` after shipping, refunds are asked for and decided

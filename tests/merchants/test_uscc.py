@@ -1,4 +1,4 @@
-"""The unified social credit code check (GB 32100-2015), against DOMAIN.md's examples."""
+"""The unified social credit code check (GB 32100-2015), against worked examples."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ VILLAGE_COLLECTIVE = "N2513335MA62D12348"
 
 
 def _by_hand(first17: str) -> str:
-    """DOMAIN.md's recipe, written out independently of the module under test."""
+    """The standard's recipe, written out independently of the module under test."""
     alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
     weights = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28]
     total = sum(alphabet.index(ch) * w for ch, w in zip(first17, weights, strict=True))
