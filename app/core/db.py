@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from app.core.liveness import Liveness
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor = dbapi_connection.cursor()
@@ -72,12 +74,15 @@ class Database:
             if self.is_sqlite
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
+        # Whether the process behind an idempotency claim still lives (app.core.liveness).
+        self.liveness = Liveness(url)
 
     @property
     def is_sqlite(self) -> bool:
         return self.url.startswith("sqlite")
 
     async def dispose(self) -> None:
+        await self.liveness.aclose()
         await self.engine.dispose()
         if self.read_engine.sync_engine is not self.engine.sync_engine:
             await self.read_engine.dispose()

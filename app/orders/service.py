@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import Select, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
@@ -36,6 +36,7 @@ from app.models import (
     Role,
     User,
 )
+from app.orders import limits
 from app.orders.errors import (
     InsufficientStock,
     InvalidOrderLine,
@@ -52,17 +53,6 @@ from app.orders.schemas import (
     RefundRead,
     ShippingAddress,
 )
-
-_NEXT_NUMBER = text("SELECT nextval('order_number_seq')")
-_MAX_NUMBER = select(func.coalesce(func.max(Order.number), 0))
-
-
-async def _next_order_number(db: Statements) -> int:
-    if db.dialect == "postgresql":
-        return int(await db.scalar(_NEXT_NUMBER) or 0)
-    # SQLite: writers are serialised by the database lock, so max + 1 cannot collide.
-    current = await db.scalar(_MAX_NUMBER)
-    return int(current or 0) + 1
 
 
 def _merge_lines(data: OrderCreate) -> dict[uuid.UUID, int]:
@@ -143,8 +133,10 @@ async def place_order(
 ) -> OrderRead:
     """Price the lines from the catalogue, reserve all stock or none, and create the order.
 
-    Raises ProductUnavailable (409) for a product that is not on sale and InsufficientStock (409)
-    naming the product whose stock is short (the first such product in id order). Locks the
+    Raises RateLimited (429) and TooManyUnpaidOrders (409) for a buyer over its limits
+    (`app.orders.limits`), ProductUnavailable (409) for a product that is not on sale and
+    InsufficientStock (409) naming the product whose stock is short (the first such product in id
+    order). Locks the
     product rows it reserves, in id order. Core statements built once, one per product reserved
     plus one per table written.
     """
@@ -153,6 +145,7 @@ async def place_order(
     quantities = _merge_lines(data)
     # Prebuilt Core statements, no ORM machinery on the checkout path.
     db = await Statements.of(session)
+    await limits.count_checkout(db, buyer.id, settings)
     products: dict[uuid.UUID, dict[str, Any]] = {}
     now = utcnow()
     for product_id in sorted(quantities):  # id order: concurrent checkouts never deadlock
@@ -164,7 +157,7 @@ async def place_order(
             raise await _refusal(db, product_id, quantity)
         products[product_id] = reserved
 
-    number = await _next_order_number(db)
+    number = await limits.next_number(db, buyer.id, settings)
     order_id = uuid.uuid4()
     order_no = f"SH{now.astimezone(SHANGHAI):%Y%m%d}{number:08d}"
 
