@@ -171,7 +171,9 @@ def _gate_statement(insert: Any) -> Insert:
                 "hits": new_hits,
                 "window_start_ms": case((_expired, _now), else_=_rl.c.window_start_ms),
                 "delay_ms": new_delay,
-                "blocked_until_ms": _now + new_delay,
+                # Nothing to wait for below `free` (0, not "now": a concurrent attempt whose
+                # clock was read a moment earlier must not be refused).
+                "blocked_until_ms": case((new_hits < bindparam("free"), 0), else_=_now + new_delay),
             },
             where=_rl.c.blocked_until_ms <= _now,
         ).returning(_rl.c.hits),
@@ -254,7 +256,7 @@ class DatabaseRateLimiter(RateLimiter):
             "base_ms": base_ms,
             "cap_ms": cap_ms,
             "first_delay_ms": first_delay,
-            "first_blocked_until_ms": now + first_delay,
+            "first_blocked_until_ms": now + first_delay if first_delay else 0,
         }
         async with self.db.sessionmaker() as session, session.begin():
             db = await Statements.of(session)
