@@ -9,6 +9,7 @@ through ASGI with the peer at 127.0.0.1.
 from __future__ import annotations
 
 import re
+
 import httpx
 from fastapi import FastAPI
 

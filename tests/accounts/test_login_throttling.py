@@ -51,9 +51,7 @@ async def _simultaneous(clients: list[httpx.AsyncClient], email: str) -> Counter
     return Counter(r.status_code for r in answers)
 
 
-async def test_twenty_simultaneous_guesses_check_at_most_five_passwords(
-    client, session, backend
-):
+async def test_twenty_simultaneous_guesses_check_at_most_five_passwords(client, session, backend):
     await make_user(session, email="target@example.cn")
     codes = await _simultaneous([client] * 20, "target@example.cn")
     # A 401 is a password that was checked: exactly the five the limit allows, no more.
