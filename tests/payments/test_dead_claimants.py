@@ -25,7 +25,7 @@ from app.core.security import create_access_token
 from app.core.time import utcnow
 from app.models import IdempotencyKey, IdempotencyStatus, User
 from tests.fixtures.factories import auth, make_merchant, make_product, make_user
-from tests.fixtures.localstripe import LocalStripe, localstripe  # noqa: F401 (a fixture)
+from tests.fixtures.localstripe import LocalStripe
 from tests.fixtures.orders import idem, order_body
 from tests.fixtures.servers import SECRET, serving
 from tests.fixtures.stripe import API_KEY, WEBHOOK_SECRET
@@ -94,7 +94,7 @@ async def test_a_retry_after_kill_9_proceeds_at_once(
     session,
     database_url,
     silent,
-    localstripe: LocalStripe,  # noqa: F811
+    localstripe: LocalStripe,
 ):
     merchant, _ = await make_merchant(session)
     product = await make_product(session, merchant, stock=5)
