@@ -18,6 +18,10 @@ from tests.fixtures.factories import auth, make_merchant, make_product, make_use
 from tests.fixtures.orders import idem, order_body, stock_of
 
 API = "/api/v1"
+HOUR = 3600
+# Retry-After counts from the window's first attempt; a loaded CI machine may take a while to
+# get from there to the refusal.
+SLOW_MACHINE = 120
 
 
 async def _checkout(client: httpx.AsyncClient, headers: dict[str, str], body: object):
@@ -60,7 +64,7 @@ async def test_checkouts_per_hour(client, app, session):
     r = await _checkout(client, auth(app, busy), body)
     assert r.status_code == 429
     assert r.json()["code"] == "rate_limited"
-    assert 3590 <= int(r.headers["retry-after"]) <= 3600
+    assert HOUR - SLOW_MACHINE <= int(r.headers["retry-after"]) <= HOUR
     assert await stock_of(session, product) == 47
     assert (await _checkout(client, auth(app, other), body)).status_code == 201
 
@@ -89,7 +93,7 @@ async def _sign_up_and_sign_in(client: httpx.AsyncClient, email: str) -> dict[st
     r = await client.post(f"{API}/auth/register", json=_signup(email))
     if r.status_code == 429:
         assert r.json()["code"] == "rate_limited"
-        assert 3590 <= int(r.headers["retry-after"]) <= 3600
+        assert HOUR - SLOW_MACHINE <= int(r.headers["retry-after"]) <= HOUR
         return None
     assert r.status_code == 201, r.text
     token = await sign_in(client, email, "a long enough password")
