@@ -138,7 +138,7 @@ async def test_a_retry_after_kill_9_proceeds_at_once(
         started = time.monotonic()
         retried = await _retry(second.base, path, headers)
         assert retried.status_code == 201, retried.text + second.tail()
-        assert time.monotonic() - started < 10
+        assert time.monotonic() - started < 60  # not the 120 s of a stale claim
         body = retried.json()
         assert body["provider"] == "stripe" and body["client_secret"]
         again = await _retry(second.base, path, headers)
@@ -173,4 +173,4 @@ async def test_an_unknown_claimant_is_waited_for_as_long_as_it_really_takes(clie
     )
     assert r.status_code == 409
     assert r.json()["code"] == "idempotency_request_in_progress"
-    assert 88 <= int(r.headers["retry-after"]) <= 90
+    assert 60 <= int(r.headers["retry-after"]) <= 90  # 120 s after the claim, not 1
