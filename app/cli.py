@@ -114,7 +114,9 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         access_log=False,
-        proxy_headers=True,
+        # Never believe X-Forwarded-For in uvicorn (it would from 127.0.0.1): the client address
+        # is derived in our code, from TRUSTED_PROXY_HOPS only (app.accounts.throttle).
+        proxy_headers=False,
         log_level="warning",
     )
     return 0

@@ -25,7 +25,6 @@ from app.accounts.errors import (
     InvalidAccountData,
     InvalidCredentials,
     NotABuyer,
-    TooManyAttempts,
     UserNotFound,
 )
 from app.accounts.schemas import (
@@ -37,11 +36,12 @@ from app.accounts.schemas import (
     check_password,
     normalize_email,
 )
-from app.accounts.throttle import LoginThrottle, ThrottleRule, account_key, address_key
+from app.accounts.throttle import LoginThrottle
 from app.audit.service import record
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.pagination import decode_cursor, encode_cursor
+from app.core.ratelimit import RateLimited, RateLimiter
 from app.core.security import create_access_token, hash_password, verify_password
 from app.core.sql import escape_like
 from app.core.validators import MainlandMobile, RegionCode
@@ -135,6 +135,17 @@ async def register_buyer(session: AsyncSession, data: RegisterRequest) -> User:
     )
 
 
+async def count_signup(limiter: RateLimiter, settings: Settings, address: str) -> None:
+    """Count a sign-up attempt from `address`; over `SIGNUPS_PER_HOUR_PER_ADDRESS` it is
+    `RateLimited` (429). Counted in the limiter's own transaction, whatever the sign-up does."""
+    limit = settings.signups_per_hour_per_address
+    if limit == 0:
+        return
+    hit = await limiter.hit(f"signup:{address}", limit, 3600)
+    if not hit.allowed:
+        raise RateLimited("Too many sign-ups from this address.", hit.retry_after)
+
+
 async def create_user_by_admin(session: AsyncSession, actor: User, data: UserCreate) -> User:
     """An account created by an admin; audited as `user.created`."""
     user = await create_user(
@@ -169,20 +180,13 @@ async def issue_token(
 ) -> Token:
     """Sign in with e-mail and password.
 
-    Raises `TooManyAttempts` (429) when the account or the address has too many recent failures,
-    checked before the password; `InvalidCredentials` (401) for an unknown e-mail or a wrong
-    password, alike in answer and in time, each counted against both keys; `AccountDisabled` (401)
-    for a disabled account with the right password. A success clears the account's failures.
+    The attempt is counted before the password is checked (`LoginThrottle.begin`): over a limit
+    it is `TooManyAttempts` (429) whatever the password. `InvalidCredentials` (401) for an unknown
+    e-mail or a wrong password, alike in answer and in time; `AccountDisabled` (401) for a disabled
+    account with the right password. A right password gives the attempt back.
     """
     email = email.strip().lower()
-    keys = [account_key(email), address_key(address)]
-    rules = [
-        ThrottleRule(keys[0], settings.login_max_failures_per_account),
-        ThrottleRule(keys[1], settings.login_max_failures_per_address),
-    ]
-    wait = await throttle.retry_after(rules)
-    if wait is not None:
-        raise TooManyAttempts(wait)
+    attempt = await throttle.begin(email, address)
 
     # One read, outside any write transaction (no SQLite write lock), closed before the slow hash.
     async with AsyncSession(db.read_engine, expire_on_commit=False) as session:
@@ -192,11 +196,10 @@ async def issue_token(
     # burns the same work against a dummy hash.
     valid = await anyio.to_thread.run_sync(verify_password, password, stored_hash)
     if user is None or not valid:
-        await throttle.record_failure(keys)
         raise InvalidCredentials()
+    await throttle.succeeded(attempt)
     if user.disabled:
         raise AccountDisabled()
-    await throttle.clear(keys[0])
     token, expires_in = create_access_token(
         user.id, settings.secret_key, settings.access_token_minutes
     )

@@ -1,222 +1,130 @@
-"""Sign-in throttling shared by every API process.
+"""Sign-in throttling, on the shared rate limiter (`app.core.ratelimit`).
 
-Failed sign-ins are counted per key (`account:<email>`, `address:<client ip>`) in a sliding window
-of `settings.login_window_seconds`. A key is blocked while it has at least its maximum of failures
-in the window, until enough of them have left it (`retry_after`).
+Every attempt is counted atomically *before* the password is checked, so twenty simultaneous
+attempts against a limit of five check at most five passwords; a right password gives its attempt
+back, so what stays counted are failures. The policy, in this order:
 
-Two backends share one small interface, `LoginThrottle`:
-- `DatabaseLoginThrottle` (the default): rows of `login_failures`, written in their own short
-  transactions on the app's database, so that a failure survives the 401 that rolls the request's
-  session back, and no transaction is held while a password is being hashed.
-- `RedisLoginThrottle` (when `settings.redis_url` is set): one sorted set per key, scored by time,
-  expiring with the window.
+1. **(account, client address)**: `LOGIN_MAX_FAILURES_PER_ACCOUNT` failures in
+   `LOGIN_WINDOW_SECONDS` close that pair until its window ends (`429 too_many_attempts`,
+   `Retry-After` = the seconds left). An attacker locks out only himself, never the owner at
+   another address.
+2. **client address**: `LOGIN_MAX_FAILURES_PER_ADDRESS` failures in the window, across accounts.
+3. **account as a whole** (attempts from many addresses): never a lock-out, only a short, growing
+   delay. After `LOGIN_MAX_FAILURES_PER_ACCOUNT` failures in the window from any addresses, each
+   further attempt must wait 1 s, then 2, 4, … up to `LOGIN_ACCOUNT_MAX_DELAY_SECONDS` after the
+   previous one that passed; the window ending resets it.
+
+A right password clears its pair and the account's delay, and gives the address its attempt back.
+A refused attempt is counted nowhere else (the counts it took are given back), so waiting as told
+always works.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import math
-import uuid
-from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
-from redis.exceptions import RedisError
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.accounts.errors import ThrottleUnavailable
+from app.accounts.errors import ThrottleUnavailable, TooManyAttempts
 from app.core.config import Settings
-from app.core.db import Database
-from app.core.time import utcnow
-from app.models import LoginFailure
+from app.core.ratelimit import Hit, LimiterUnavailable, RateLimiter, build_rate_limiter
 
-Clock = Callable[[], datetime]
+ACCOUNT_DELAY_BASE_MS = 1000
 
 
-@dataclass(frozen=True)
-class ThrottleRule:
-    """`key` is blocked once it has `max_failures` failures in the window."""
-
-    key: str
-    max_failures: int
-
-
-def account_key(email: str) -> str:
-    return f"account:{email}"
+def pair_key(email: str, address: str) -> str:
+    return f"login:pair:{email}|{address}"
 
 
 def address_key(address: str) -> str:
-    return f"address:{address}"
+    return f"login:address:{address}"
 
 
-class LoginThrottle(ABC):
-    def __init__(self, window_seconds: int, clock: Clock = utcnow) -> None:
-        self.window_seconds = window_seconds
-        self.clock = clock
-
-    @abstractmethod
-    async def retry_after(self, rules: Sequence[ThrottleRule]) -> int | None:
-        """Seconds until every key in `rules` is below its maximum again; None if none is over."""
-
-    @abstractmethod
-    async def record_failure(self, keys: Sequence[str]) -> None:
-        """Count one failed sign-in against each of `keys` (durably, whatever the request does)."""
-
-    @abstractmethod
-    async def clear(self, key: str) -> None:
-        """Forget the failures counted against `key` (after a successful sign-in)."""
-
-    async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
-        """Release connections (at shutdown)."""
-
-    def _wait(self, blocking_at: float, now: float) -> int:
-        # The blocking failure leaves the window at `blocking_at + window`; whole seconds, ≥ 1.
-        return max(1, math.ceil(blocking_at + self.window_seconds - now))
+def account_key(email: str) -> str:
+    return f"login:account:{email}"
 
 
-class DatabaseLoginThrottle(LoginThrottle):
-    """Rows of `login_failures`; each call is its own short transaction on `db`."""
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A counted sign-in attempt, to give back if the password was right."""
 
-    # Besides the keys it touches, every so many recorded failures prune the whole table.
-    PRUNE_EVERY = 64
-
-    def __init__(self, db: Database, window_seconds: int, clock: Clock = utcnow) -> None:
-        super().__init__(window_seconds, clock)
-        self.db = db
-        self._recorded = 0
-
-    async def retry_after(self, rules: Sequence[ThrottleRule]) -> int | None:
-        now = self.clock()
-        cutoff = now - timedelta(seconds=self.window_seconds)
-        waits: list[int] = []
-        # Reads on the read engine: no transaction, so no SQLite write lock, for the check.
-        async with AsyncSession(self.db.read_engine) as session:
-            for rule in rules:
-                # The max-th newest failure in the window exists iff the key is over its limit,
-                # and the key is free again when that failure leaves the window.
-                blocking_at = await session.scalar(
-                    select(LoginFailure.at)
-                    .where(LoginFailure.key == rule.key, LoginFailure.at > cutoff)
-                    .order_by(LoginFailure.at.desc())
-                    .offset(rule.max_failures - 1)
-                    .limit(1)
-                )
-                if blocking_at is not None:
-                    waits.append(self._wait(blocking_at.timestamp(), now.timestamp()))
-        return max(waits) if waits else None
-
-    async def record_failure(self, keys: Sequence[str]) -> None:
-        now = self.clock()
-        cutoff = now - timedelta(seconds=self.window_seconds)
-        self._recorded += 1
-        prune_all = self._recorded % self.PRUNE_EVERY == 1
-        async with self.db.sessionmaker() as session, session.begin():
-            session.add_all(LoginFailure(key=key, at=now) for key in keys)
-            stale = delete(LoginFailure).where(LoginFailure.at <= cutoff)
-            if not prune_all:
-                stale = stale.where(LoginFailure.key.in_(list(keys)))
-            await session.execute(stale)
-
-    async def clear(self, key: str) -> None:
-        async with self.db.sessionmaker() as session, session.begin():
-            await session.execute(delete(LoginFailure).where(LoginFailure.key == key))
+    email: str
+    pair: Hit
+    address: Hit
 
 
-class RedisLoginThrottle(LoginThrottle):
-    """A sorted set per key (`<prefix><key>`), members scored by their Unix time, expiring with the
-    window. A Redis error is `503 sign_in_unavailable`: attempts are never let through uncounted.
-    """
+class LoginThrottle:
+    def __init__(self, limiter: RateLimiter, settings: Settings) -> None:
+        self.limiter = limiter
+        self.window = settings.login_window_seconds
+        self.per_account = settings.login_max_failures_per_account
+        self.per_address = settings.login_max_failures_per_address
+        self.max_delay_ms = int(settings.login_account_max_delay_seconds * 1000)
 
-    def __init__(
-        self,
-        client: aioredis.Redis,
-        window_seconds: int,
-        *,
-        prefix: str = "shanhai:login-failures:",
-        clock: Clock = utcnow,
-    ) -> None:
-        super().__init__(window_seconds, clock)
-        self.client = client
-        self.prefix = prefix
-
-    def _name(self, key: str) -> str:
-        return self.prefix + key
-
-    async def retry_after(self, rules: Sequence[ThrottleRule]) -> int | None:
-        now = self.clock().timestamp()
-        cutoff = now - self.window_seconds
+    async def begin(self, email: str, address: str) -> Attempt:
+        """Count the attempt, or raise `TooManyAttempts` (429) / `ThrottleUnavailable` (503)."""
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for rule in rules:
-                    pipe.zrevrangebyscore(
-                        self._name(rule.key),
-                        "+inf",
-                        f"({cutoff}",
-                        start=rule.max_failures - 1,
-                        num=1,
-                        withscores=True,
-                    )
-                results: list[Any] = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise ThrottleUnavailable() from exc
-        waits = [self._wait(float(found[0][1]), now) for found in results if found]
-        return max(waits) if waits else None
-
-    async def record_failure(self, keys: Sequence[str]) -> None:
-        now = self.clock().timestamp()
-        member = f"{now:.6f}:{uuid.uuid4().hex}"
-        try:
-            async with self.client.pipeline(transaction=True) as pipe:
-                for key in keys:
-                    name = self._name(key)
-                    pipe.zadd(name, {member: now})
-                    pipe.zremrangebyscore(name, "-inf", now - self.window_seconds)
-                    pipe.expire(name, self.window_seconds + 1)
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
+            return await self._begin(email, address)
+        except LimiterUnavailable as exc:
             raise ThrottleUnavailable() from exc
 
-    async def clear(self, key: str) -> None:
+    async def _begin(self, email: str, address: str) -> Attempt:
+        pair = await self.limiter.hit(pair_key(email, address), self.per_account, self.window)
+        if not pair.allowed:
+            raise TooManyAttempts(pair.retry_after)
+        by_address = await self.limiter.hit(address_key(address), self.per_address, self.window)
+        if not by_address.allowed:
+            await self.limiter.refund(pair)
+            raise TooManyAttempts(by_address.retry_after)
+        wait = await self.limiter.gate(
+            account_key(email),
+            free=self.per_account,
+            window_seconds=self.window,
+            base_ms=ACCOUNT_DELAY_BASE_MS,
+            cap_ms=max(self.max_delay_ms, ACCOUNT_DELAY_BASE_MS),
+        )
+        if wait is not None:
+            await self.limiter.refund(pair)
+            await self.limiter.refund(by_address)
+            raise TooManyAttempts(wait)
+        return Attempt(email, pair, by_address)
+
+    async def succeeded(self, attempt: Attempt) -> None:
+        """The password was right: the attempt was not a failure, and whoever knows the password
+        starts afresh on this account (its pair with this address, and the account's delay)."""
         try:
-            await self.client.delete(self._name(key))
-        except (RedisError, OSError) as exc:
+            await self.limiter.clear(attempt.pair.key)
+            await self.limiter.refund(attempt.address)
+            await self.limiter.clear(account_key(attempt.email))
+        except LimiterUnavailable as exc:
             raise ThrottleUnavailable() from exc
 
-    async def aclose(self) -> None:
-        await self.client.aclose()
 
-
-def build_login_throttle(settings: Settings, db: Database) -> LoginThrottle:
-    """Redis when `settings.redis_url` is set, else the database."""
-    if settings.redis_url:
-        client = aioredis.Redis.from_url(settings.redis_url)
-        return RedisLoginThrottle(client, settings.login_window_seconds)
-    return DatabaseLoginThrottle(db, settings.login_window_seconds)
+def get_rate_limiter(request: Request) -> RateLimiter:
+    """The app's limiter (Redis with `REDIS_URL`, else the database), built on first use and kept
+    on `app.state.rate_limiter`."""
+    state = request.app.state
+    limiter: RateLimiter | None = getattr(state, "rate_limiter", None)
+    if limiter is None:
+        limiter = build_rate_limiter(state.settings.redis_url, state.db)
+        state.rate_limiter = limiter
+    return limiter
 
 
 def get_login_throttle(request: Request) -> LoginThrottle:
-    """The app's throttle, built on first use and kept on `app.state.login_throttle`."""
-    state = request.app.state
-    throttle: LoginThrottle | None = getattr(state, "login_throttle", None)
-    if throttle is None:
-        throttle = build_login_throttle(state.settings, state.db)
-        state.login_throttle = throttle
-    return throttle
+    return LoginThrottle(get_rate_limiter(request), request.app.state.settings)
 
 
 @asynccontextmanager
-async def login_throttle_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Closes the app's throttle (its Redis connections) at shutdown."""
+async def rate_limiter_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Closes the app's limiter (its Redis connections) at shutdown."""
     yield
-    throttle: LoginThrottle | None = getattr(app.state, "login_throttle", None)
-    if throttle is not None:
-        await throttle.aclose()
+    limiter: RateLimiter | None = getattr(app.state, "rate_limiter", None)
+    if limiter is not None:
+        await limiter.aclose()
 
 
 def client_address(request: Request, trusted_proxy_hops: int) -> str:

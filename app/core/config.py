@@ -55,9 +55,18 @@ class Settings(BaseSettings):
     commission_rate_bps: int = Field(default=0, ge=0, le=10_000)
 
     # Login throttling: failures allowed in the window, per account and per client address.
-    login_window_seconds: int = Field(default=900, gt=0)
+    login_window_seconds: int = Field(default=900, gt=0, le=86_400)
     login_max_failures_per_account: int = Field(default=5, gt=0)
     login_max_failures_per_address: int = Field(default=50, gt=0)
+    # The account as a whole is never locked: past its failures, attempts are spaced 1 s, 2 s, …
+    # up to this many seconds apart (app.accounts.throttle).
+    login_account_max_delay_seconds: float = Field(default=60, gt=0, le=3600)
+
+    # Abuse limits (0 = no limit): open unpaid orders per buyer, checkouts per buyer per hour,
+    # sign-ups per client address per hour.
+    unpaid_orders_per_buyer: int = Field(default=5, ge=0)
+    checkouts_per_hour_per_buyer: int = Field(default=60, ge=0)
+    signups_per_hour_per_address: int = Field(default=20, ge=0)
 
     # How many reverse proxies in front of us may set X-Forwarded-For (0: trust none).
     trusted_proxy_hops: int = Field(default=0, ge=0)

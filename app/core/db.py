@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from app.core.liveness import Liveness
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor = dbapi_connection.cursor()
@@ -75,8 +77,11 @@ class Database:
             if self.serialises_writes
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
+        # Whether the process behind an idempotency claim still lives (app.core.liveness).
+        self.liveness = Liveness(url)
 
     async def dispose(self) -> None:
+        await self.liveness.aclose()
         await self.engine.dispose()
         if self.read_engine.sync_engine is not self.engine.sync_engine:
             await self.read_engine.dispose()

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, cast
 
 from fastapi import Header, Request
@@ -34,13 +35,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import Database
 from app.core.errors import BadRequest, Conflict
+from app.core.liveness import Liveness
 from app.core.sql import upsert
 from app.core.statements import Statements
 from app.core.time import utcnow
 from app.models import IdempotencyKey, IdempotencyStatus
 
 KEY_TTL = timedelta(hours=24)
-# A claim older than this whose request never finished (its process died) may be taken over.
+# A claim of unknown claimant (made before claimants were recorded) older than this may be taken
+# over. A claim whose claimant process is gone is taken over at once (`app.core.liveness`).
 STALE_CLAIM = timedelta(minutes=2)
 
 IdempotencyKeyHeader = Annotated[
@@ -103,15 +106,26 @@ _COMPLETE = (
 )
 
 
+def _in_progress(retry_after: int) -> IdempotencyRequestInProgress:
+    return IdempotencyRequestInProgress(
+        "A request with this Idempotency-Key is still running; retry shortly.",
+        headers={"Retry-After": str(retry_after)},
+        extra={"retry_after": retry_after},
+    )
+
+
 async def _claim(
-    session: AsyncSession, user_id: uuid.UUID, key: str, fingerprint: str
-) -> tuple[uuid.UUID | None, IdempotencyKey | None]:
+    session: AsyncSession, liveness: Liveness, user_id: uuid.UUID, key: str, fingerprint: str
+) -> tuple[uuid.UUID | None, IdempotencyKey | None, int]:
     """Insert the claim (one statement), or return the row that holds the key. Doesn't commit.
 
-    A claim whose request died (in progress for longer than STALE_CLAIM) or that expired is
-    taken over with a compare-and-set, so two takers never both win."""
+    A claim that expired, or whose claimant process is gone (`Liveness`), or — when that cannot
+    be told — that has been in progress for STALE_CLAIM, is taken over with a compare-and-set,
+    so two takers never both win. Returns (claim id, holding row, seconds a caller must wait
+    before the holding row could be taken over)."""
     db = await Statements.of(session)
     conn = db.conn
+    claimant = await liveness.claimant()
     for _ in range(3):
         now = utcnow()
         claim_id = uuid.uuid4()
@@ -125,9 +139,10 @@ async def _claim(
             "response_body": None,
             "created_at": now,
             "expires_at": now + KEY_TTL,
+            "claimant": claimant,
         }
         if await db.first(_CLAIM, values) is not None:
-            return claim_id, None
+            return claim_id, None, 0
         existing = await session.scalar(
             select(IdempotencyKey)
             .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
@@ -135,13 +150,16 @@ async def _claim(
         )
         if existing is None:
             continue  # released between our insert and our read: claim again
-        expired = existing.expires_at <= now
-        stale = (
-            existing.status == IdempotencyStatus.in_progress
-            and existing.created_at <= now - STALE_CLAIM
-        )
-        if not (expired or stale):
-            return None, existing
+        if existing.expires_at > now:
+            if existing.status == IdempotencyStatus.completed:
+                return None, existing, 0
+            wait = _stale_in(existing, now)
+            if wait > 0 and not await liveness.is_dead(
+                conn, existing.claimant, existing.created_at
+            ):
+                # A live claimant is running and may finish any moment: ask again in a second.
+                # One we cannot check can only be taken over once stale: say exactly when.
+                return None, existing, 1 if existing.claimant is not None else wait
         taken = await conn.execute(
             update(_keys)
             .where(_keys.c.id == existing.id, _keys.c.created_at == existing.created_at)
@@ -152,14 +170,17 @@ async def _claim(
                 response_body=None,
                 created_at=now,
                 expires_at=now + KEY_TTL,
+                claimant=claimant,
             )
         )
         if taken.rowcount == 1:
-            return existing.id, None
-    raise IdempotencyRequestInProgress(
-        "A request with this Idempotency-Key is still running; retry shortly.",
-        headers={"Retry-After": "1"},
-    )
+            return existing.id, None, 0
+    raise _in_progress(1)
+
+
+def _stale_in(row: IdempotencyKey, now: datetime) -> int:
+    """Whole seconds until an in-progress claim counts as stale (0 once it does)."""
+    return max(0, math.ceil((row.created_at + STALE_CLAIM - now).total_seconds()))
 
 
 async def run_idempotent(
@@ -179,7 +200,7 @@ async def run_idempotent(
     fingerprint = request_fingerprint(request, body)
     db: Database = request.app.state.db
 
-    claim_id, existing = await _claim(session, user_id, key, fingerprint)
+    claim_id, existing, wait = await _claim(session, db.liveness, user_id, key, fingerprint)
     if not db.serialises_writes:
         # The claim is committed before the work starts, on the request's own session (its
         # transaction has only read the caller so far): never a second pooled connection while
@@ -193,10 +214,7 @@ async def run_idempotent(
             )
         if existing.status == IdempotencyStatus.completed:
             return _replay(existing)
-        raise IdempotencyRequestInProgress(
-            "A request with this Idempotency-Key is still running; retry shortly.",
-            headers={"Retry-After": "1"},
-        )
+        raise _in_progress(wait)
     assert claim_id is not None
 
     try:

@@ -62,7 +62,11 @@ def _check_filled(statement: Executable, compiled: Any) -> None:
     unfilled: list[Any] = [*compiled.insert_prefetch, *compiled.update_prefetch]
     if compiled.isinsert:
         table: Table = statement.table  # type: ignore[attr-defined]
-        given = set(compiled.params) - {c.key for c in unfilled}
+        # named by a bound parameter of the same name, or given a value (an expression or a
+        # parameter of another name) by `.values(...)`
+        explicit = getattr(statement, "_values", None) or {}
+        named = {getattr(k, "key", k) for k in explicit}
+        given = (set(compiled.params) | named) - {c.key for c in unfilled}
         unfilled += [c for c in table.columns if c.key not in given and _needs_value(c)]
     if unfilled:
         names = ", ".join(sorted({str(c.key) for c in unfilled}))

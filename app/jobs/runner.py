@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.idempotency import purge_expired
+from app.core.ratelimit import purge_stale_counters
 from app.core.sql import for_update_skip_locked
 from app.core.time import utcnow
 from app.integrations.stripe import PaymentProviderUnavailable, StripeGateway
@@ -148,11 +149,20 @@ async def purge_idempotency_keys(ctx: JobContext) -> int:
     return count
 
 
+async def purge_rate_limits(ctx: JobContext) -> int:
+    async with ctx.db.sessionmaker() as session:
+        count = await purge_stale_counters(session)
+        await session.commit()
+    ctx.done["rate_limit_purge"] = count
+    return count
+
+
 JOBS: list[Callable[[JobContext], Awaitable[int]]] = [
     expire_unpaid_orders,
     complete_shipped,
     retry_refunds,
     purge_idempotency_keys,
+    purge_rate_limits,
 ]
 
 

@@ -23,7 +23,8 @@ from app.models.payment import (
     RefundStatus,
     StripeEvent,
 )
-from app.models.user import BuyerType, LoginFailure, MerchantRole, Role, User
+from app.models.ratelimit import RateLimit
+from app.models.user import BuyerType, MerchantRole, Role, User
 
 __all__ = [
     "AssistanceClass",
@@ -36,7 +37,6 @@ __all__ = [
     "LedgerAccount",
     "LedgerEntry",
     "LedgerKind",
-    "LoginFailure",
     "Merchant",
     "MerchantKind",
     "MerchantOrder",
@@ -51,6 +51,7 @@ __all__ = [
     "PaymentStatus",
     "Product",
     "ProductStatus",
+    "RateLimit",
     "Refund",
     "RefundKind",
     "RefundLine",

@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.time import utcnow
@@ -36,5 +36,7 @@ class IdempotencyKey(Base):
     response_status: Mapped[int | None]
     response_body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimant: Mapped[int | None] = mapped_column(BigInteger)
+    """The claiming process's liveness key (`app.core.liveness`) while `in_progress`."""
     expires_at: Mapped[datetime] = mapped_column(index=True)
     """Kept at least 24 hours."""

@@ -1,16 +1,14 @@
-"""Accounts: buyers, merchant members, admins and officials; and login throttling."""
+"""Accounts: buyers, merchant members, admins and officials."""
 
 from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.time import utcnow
-from app.models.base import Base, BigInt, IdMixin, TimestampMixin
+from app.models.base import Base, IdMixin, TimestampMixin
 from app.models.types import str_enum
 
 
@@ -64,15 +62,3 @@ class User(IdMixin, TimestampMixin, Base):
     )
     disabled: Mapped[bool] = mapped_column(default=False)
     """A disabled user's tokens stop working at once: every request re-reads this flag."""
-
-
-class LoginFailure(Base):
-    """One failed sign-in, kept for the throttling window; shared by every API process."""
-
-    __tablename__ = "login_failures"
-    __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
-
-    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(300))
-    """`account:<email>` or `address:<client ip>`."""
-    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -32,3 +32,7 @@ class OrderInProgress(Conflict):
 class InvalidOrderLine(AppError):
     status = 422
     code = "invalid_order_line"
+
+
+class TooManyUnpaidOrders(Conflict):
+    code = "too_many_unpaid_orders"

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.errors import AppError, Forbidden
-from app.core.sql import next_serial
 from app.core.statements import Statements
 from app.core.time import SHANGHAI, utcnow
 from app.models import (
@@ -36,6 +35,7 @@ from app.models import (
     Role,
     User,
 )
+from app.orders import limits
 from app.orders.errors import (
     InsufficientStock,
     InvalidOrderLine,
@@ -52,8 +52,6 @@ from app.orders.schemas import (
 )
 from app.refunds.queries import refunds_of_orders
 from app.refunds.schemas import RefundRead
-
-_NEXT_NUMBER = select(next_serial("order_number_seq", cast(Table, Order.__table__).c.number))
 
 
 def _merge_lines(data: OrderCreate) -> dict[uuid.UUID, int]:
@@ -134,8 +132,10 @@ async def place_order(
 ) -> OrderRead:
     """Price the lines from the catalogue, reserve all stock or none, and create the order.
 
-    Raises ProductUnavailable (409) for a product that is not on sale and InsufficientStock (409)
-    naming the product whose stock is short (the first such product in id order). Locks the
+    Raises RateLimited (429) and TooManyUnpaidOrders (409) for a buyer over its limits
+    (`app.orders.limits`), ProductUnavailable (409) for a product that is not on sale and
+    InsufficientStock (409) naming the product whose stock is short (the first such product in id
+    order). Locks the
     product rows it reserves, in id order. Core statements built once, one per product reserved
     plus one for the number and one per table written.
     """
@@ -144,9 +144,10 @@ async def place_order(
     quantities = _merge_lines(data)
     # Prebuilt Core statements, no ORM machinery on the checkout path.
     db = await Statements.of(session)
+    await limits.count_checkout(db, buyer.id, settings)
     now = utcnow()
     products = await _reserve(db, quantities, now)
-    number = int(await db.scalar(_NEXT_NUMBER))
+    number = await limits.next_number(db, buyer.id, settings)
     checkout = _build(buyer, data, settings, products, quantities, number, now)
     await db.execute(_INSERT_ORDER, checkout.order)
     await db.execute_many(_INSERT_MERCHANT_ORDERS, checkout.merchant_orders)

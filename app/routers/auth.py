@@ -20,11 +20,13 @@ from app.accounts.throttle import (
     LoginThrottle,
     client_address,
     get_login_throttle,
-    login_throttle_lifespan,
+    get_rate_limiter,
+    rate_limiter_lifespan,
 )
 from app.core.db import Session, get_database
+from app.core.ratelimit import RateLimiter
 
-router = APIRouter(tags=["auth"], lifespan=login_throttle_lifespan)
+router = APIRouter(tags=["auth"], lifespan=rate_limiter_lifespan)
 
 
 class PasswordForm(OAuth2PasswordRequestForm):
@@ -61,16 +63,32 @@ class PasswordForm(OAuth2PasswordRequestForm):
     "/auth/register",
     status_code=201,
     response_model=UserRead,
-    responses={409: {"description": "`email_taken`: an account already uses this e-mail."}},
+    responses={
+        409: {"description": "`email_taken`: an account already uses this e-mail."},
+        429: {"description": "`rate_limited`; `Retry-After` says when to try again."},
+    },
 )
-async def register(data: RegisterRequest, session: Session) -> UserRead:
+async def register(
+    data: RegisterRequest,
+    session: Session,
+    request: Request,
+    limiter: Annotated[RateLimiter, Depends(get_rate_limiter)],
+) -> UserRead:
     """Sign up as a buyer.
 
     The account is an `individual` buyer; an admin sets another `buyer_type` once an organisation
     is verified. The e-mail address is stored lower-cased and must be unused whatever its case
     (`409 email_taken`); `phone`, if given, is a mainland mobile number stored as E.164 (`+86…`).
     Sign in afterwards with `POST /auth/token`.
+
+    Every sign-up attempt (refused ones included) counts against the client address:
+    more than `SIGNUPS_PER_HOUR_PER_ADDRESS` (20 by default) in an hour is `429 rate_limited` with
+    `Retry-After`, the seconds until that hour ends.
     """
+    settings = request.app.state.settings
+    await service.count_signup(
+        limiter, settings, client_address(request, settings.trusted_proxy_hops)
+    )
     user = await service.register_buyer(session, data)
     return UserRead.model_validate(user)
 
@@ -95,10 +113,12 @@ async def token(
 
     A wrong e-mail and a wrong password get the same `401 invalid_credentials`; a disabled account
     with the right password gets `401 account_disabled`. Failed attempts are counted per account
-    and per client address over a sliding window shared by every API process; past the limit
-    (5 per account, 50 per address, per 15 minutes by default) the answer is
-    `429 too_many_attempts` with `Retry-After` (seconds until the oldest counted failure leaves the
-    window), whatever the password. A successful sign-in clears the account's count.
+    before the password is checked, shared by every API process: 5 failures of one account from
+    one address, or 50 from one address, in 15 minutes (by default) close them until that window
+    ends; the account as a whole is never locked, but past 5 failures from anywhere its attempts
+    are spaced 1 s, 2 s, 4 s … up to 60 s apart. A refused attempt is `429 too_many_attempts` with
+    `Retry-After` (the exact seconds until it would be counted again), whatever the password. A
+    right password does not count as a failure.
     `scope`, `client_id` and `client_secret` are accepted and ignored.
     """
     settings = request.app.state.settings

@@ -39,8 +39,10 @@ MerchantOrderId = Annotated[uuid.UUID, Path(description="The merchant order's id
         400: {"description": "`idempotency_key_required`."},
         409: {
             "description": "`insufficient_stock` or `product_unavailable` (naming `product_id`), "
-            "`idempotency_key_reused`, `idempotency_request_in_progress`."
+            "`too_many_unpaid_orders`, `idempotency_key_reused`, "
+            "`idempotency_request_in_progress`."
         },
+        429: {"description": "`rate_limited`: over `CHECKOUTS_PER_HOUR_PER_BUYER`."},
         422: {
             "description": "`validation_error`, or `invalid_order_line` (one product over 9999 "
             "units once its lines are added up)."
@@ -57,7 +59,12 @@ async def place_order(
     """Check out (buyers only). Prices come from the catalogue; stock for every line is reserved
     at once, all or nothing. The same product listed twice is one line. The order awaits payment
     until `expires_at` (`PAYMENT_TIMEOUT_MINUTES`), then the jobs cancel it and return its stock.
-    Requires `Idempotency-Key`."""
+    Requires `Idempotency-Key`.
+
+    Against hoarding: a buyer holding `UNPAID_ORDERS_PER_BUYER` (5) open unpaid orders is refused
+    with `409 too_many_unpaid_orders` until it pays or cancels one; more than
+    `CHECKOUTS_PER_HOUR_PER_BUYER` (60) orders placed in an hour is `429 rate_limited` with
+    `Retry-After`. Both hold across processes and under concurrent checkouts."""
     settings = request.app.state.settings
 
     async def handler() -> tuple[int, OrderRead]:

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 import jwt
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
 
-from app.accounts.throttle import RedisLoginThrottle
 from app.core.config import Settings
 from app.core.db import Database
-from app.core.time import utcnow
+from app.core.ratelimit import RedisRateLimiter
 from app.main import create_app
-from app.models import LoginFailure, MerchantRole, Role, User
+from app.models import MerchantRole, Role, User
 from tests.fixtures.accounts import (
     REDIS_URL,
     ThrottleBackend,
@@ -290,7 +286,8 @@ async def test_account_is_throttled_after_five_failures(client, session, app, ba
     assert window - 10 <= retry_after <= window
     assert body["retry_after"] == retry_after
     # Refused attempts are not counted: the lock does not grow.
-    assert await backend.count(app, "account:target@example.cn") == 5
+    again = await sign_in(client, "target@example.cn", PASSWORD)
+    assert int(again.headers["retry-after"]) <= retry_after
 
     # Another account from the same address is not affected.
     await make_user(session, email="other@example.cn")
@@ -308,7 +305,6 @@ async def test_success_clears_the_account_failures(client, session, app, backend
     await make_user(session, email="forgetful@example.cn")
     await _fail(client, "forgetful@example.cn", 4)
     assert (await sign_in(client, "forgetful@example.cn", PASSWORD)).status_code == 200
-    assert await backend.count(app, "account:forgetful@example.cn") == 0
     await _fail(client, "forgetful@example.cn", 4)
     assert (await sign_in(client, "forgetful@example.cn", PASSWORD)).status_code == 200
 
@@ -327,43 +323,6 @@ async def test_address_is_throttled_across_accounts(client, session, app, backen
     # The same account from another address is fine: only the address was over its limit.
     async with client_at(app, "198.51.100.20") as elsewhere:
         assert (await sign_in(elsewhere, "victim@example.cn", PASSWORD)).status_code == 200
-
-
-async def test_failures_leave_the_window(client, session, app, backend):
-    await make_user(session, email="patient@example.cn")
-    window = app.state.settings.login_window_seconds
-    # Four failures about to leave the window, one fresh: blocked for about two seconds.
-    almost_expired = utcnow() - timedelta(seconds=window - 1.5)
-    for _ in range(4):
-        await backend.add_failure(app, "account:patient@example.cn", almost_expired)
-    await _fail(client, "patient@example.cn", 1)
-    r = await sign_in(client, "patient@example.cn", PASSWORD)
-    assert r.status_code == 429
-    retry_after = int(r.headers["retry-after"])
-    assert 1 <= retry_after <= 2
-    await asyncio.sleep(retry_after + 0.1)
-    assert (await sign_in(client, "patient@example.cn", PASSWORD)).status_code == 200
-
-
-async def test_old_failures_do_not_count(client, session, app, backend):
-    await make_user(session, email="old@example.cn")
-    long_ago = utcnow() - timedelta(seconds=app.state.settings.login_window_seconds + 5)
-    for _ in range(10):
-        await backend.add_failure(app, "account:old@example.cn", long_ago)
-    assert (await sign_in(client, "old@example.cn", PASSWORD)).status_code == 200
-
-
-async def test_retry_after_counts_from_the_oldest_counted_failure(client, session, app, backend):
-    await make_user(session, email="early@example.cn")
-    window = app.state.settings.login_window_seconds
-    # Four failures ten minutes ago, one now: the lock lifts when the oldest counted one leaves.
-    ten_minutes_ago = utcnow() - timedelta(seconds=600)
-    for _ in range(4):
-        await backend.add_failure(app, "account:early@example.cn", ten_minutes_ago)
-    await _fail(client, "early@example.cn", 1)
-    r = await sign_in(client, "early@example.cn", PASSWORD)
-    assert r.status_code == 429
-    assert window - 600 - 5 <= int(r.headers["retry-after"]) <= window - 600 + 1
 
 
 async def test_throttling_is_shared_between_processes(client, session, app, settings, backend):
@@ -423,27 +382,6 @@ async def test_forwarded_for_is_used_only_behind_trusted_proxies(client, session
         assert fine.status_code == 200
 
 
-async def test_failures_survive_the_401(client, session, app):
-    """The request's transaction rolls back on the 401; the counted failure must not."""
-    await _fail(client, "rollback@example.cn", 2)
-    keys = (
-        await session.scalars(select(LoginFailure.key).where(LoginFailure.key.like("%rollback%")))
-    ).all()
-    await session.commit()
-    assert list(keys) == ["account:rollback@example.cn"] * 2
-
-
-async def test_stale_rows_are_pruned(client, session, app):
-    long_ago = utcnow() - timedelta(seconds=app.state.settings.login_window_seconds * 2)
-    session.add(LoginFailure(key="account:someone-else@example.cn", at=long_ago))
-    await session.commit()
-    await _fail(client, "new@example.cn", 1)
-    keys = (await session.scalars(select(LoginFailure.key))).all()
-    await session.commit()
-    assert "account:someone-else@example.cn" not in keys
-    assert "account:new@example.cn" in keys
-
-
 async def test_redis_is_used_when_configured(settings: Settings, session):
     await make_user(session, email="redis-user@example.cn")
     configured = settings.model_copy(update={"redis_url": REDIS_URL})
@@ -451,9 +389,9 @@ async def test_redis_is_used_when_configured(settings: Settings, session):
     try:
         async with client_at(redis_app, "203.0.113.99") as c:
             assert (await sign_in(c, "redis-user@example.cn", PASSWORD)).status_code == 200
-        assert isinstance(redis_app.state.login_throttle, RedisLoginThrottle)
+        assert isinstance(redis_app.state.rate_limiter, RedisRateLimiter)
     finally:
-        await redis_app.state.login_throttle.aclose()
+        await redis_app.state.rate_limiter.aclose()
         await redis_app.state.db.dispose()
 
 
@@ -463,7 +401,7 @@ async def test_unreachable_redis_refuses_sign_in(client, session, app):
 
     await make_user(session, email="buyer@example.cn")
     dead = aioredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
-    app.state.login_throttle = RedisLoginThrottle(dead, 900, prefix="test:dead:")
+    app.state.rate_limiter = RedisRateLimiter(dead, prefix="test:dead:")
     try:
         r = await sign_in(client, "buyer@example.cn", PASSWORD)
         assert r.status_code == 503
