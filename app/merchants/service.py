@@ -32,7 +32,13 @@ from app.merchants.errors import (
     UsccTaken,
     UserNotFound,
 )
-from app.merchants.schemas import MemberCreate, MerchantCreate, MerchantUpdate
+from app.merchants.schemas import (
+    BankAccountIn,
+    MemberCreate,
+    MerchantCreate,
+    MerchantUpdate,
+    mask_account_no,
+)
 from app.models import (
     BuyerType,
     Merchant,
@@ -324,7 +330,9 @@ async def update_merchant(
 ) -> Merchant:
     """Apply a partial update. Admins may change every field; the owner only `contact_phone`,
     `address` and `bank_account` (anything else: 403 naming the fields). Admin edits are
-    audited as `merchant.updated` with the changed field names (never the values)."""
+    audited as `merchant.updated` with the changed field names (never the values); a change of
+    the bank account by anyone as `merchant.bank_account_changed`, and by the owner it puts
+    payouts on hold (`_change_bank_account`)."""
     merchant = await _visible_merchant(session, actor, merchant_id)
     sent = set(data.model_fields_set)
     admin = actor.role == Role.admin
@@ -365,13 +373,10 @@ async def update_merchant(
                 merchant.monitored_households,
             ) = new
             changed.append("linked_households")
-    if data.bank_account is not None:
-        b = data.bank_account
-        new_bank = (b.bank_name, b.account_name, b.account_no)
-        old_bank = (merchant.bank_name, merchant.bank_account_name, merchant.bank_account_no)
-        if new_bank != old_bank:
-            merchant.bank_name, merchant.bank_account_name, merchant.bank_account_no = new_bank
-            changed.append("bank_account")
+    if data.bank_account is not None and await _change_bank_account(
+        session, actor, merchant, data.bank_account, hold=not admin
+    ):
+        changed.append("bank_account")
 
     if changed:
         merchant.updated_at = utcnow()
@@ -385,6 +390,81 @@ async def update_merchant(
                 subject_id=merchant.id,
                 detail={"fields": sorted(changed)},
             )
+    return merchant
+
+
+_BANK_FIELDS = (
+    ("bank_name", "bank_name"),
+    ("account_name", "bank_account_name"),
+    ("account_no", "bank_account_no"),
+)
+
+
+async def _change_bank_account(
+    session: AsyncSession, actor: User, merchant: Merchant, new: BankAccountIn, *, hold: bool
+) -> bool:
+    """Replace the payout bank account; False if nothing changed.
+
+    A change is audited as `merchant.bank_account_changed`, naming the changed parts and the old
+    and new numbers masked (never the numbers). A change by the owner (`hold`) puts payouts on
+    hold until an admin verifies the account; an admin's own change does not (the admin is the
+    one who checks), and neither clears a hold already set."""
+    changed = [
+        name for name, column in _BANK_FIELDS if getattr(new, name) != getattr(merchant, column)
+    ]
+    if not changed:
+        return False
+    before = mask_account_no(merchant.bank_account_no)
+    merchant.bank_name, merchant.bank_account_name, merchant.bank_account_no = (
+        new.bank_name,
+        new.account_name,
+        new.account_no,
+    )
+    if hold:
+        merchant.payouts_on_hold = True
+    await record(
+        session,
+        actor_id=actor.id,
+        action="merchant.bank_account_changed",
+        subject_type=SUBJECT,
+        subject_id=merchant.id,
+        detail={
+            "changed": changed,
+            "account_no_masked": mask_account_no(new.account_no),
+            "previous_account_no_masked": before,
+            "payouts_on_hold": merchant.payouts_on_hold,
+        },
+    )
+    return True
+
+
+async def verify_bank_account(
+    session: AsyncSession, actor: User, merchant_id: uuid.UUID
+) -> Merchant:
+    """An admin has checked the payout bank account: clear `payouts_on_hold`.
+
+    Idempotent: the conditional UPDATE (`WHERE payouts_on_hold`) clears a hold once and audits
+    that (`merchant.bank_account_verified`); verifying an account with no hold changes nothing
+    and records nothing. Others: 404 for a merchant they may not see, 403 otherwise."""
+    merchant = await _visible_merchant(session, actor, merchant_id)
+    if actor.role != Role.admin:
+        raise Forbidden("Only an admin verifies a merchant's bank account.")
+    cleared = await session.scalar(
+        update(Merchant)
+        .where(Merchant.id == merchant.id, Merchant.payouts_on_hold.is_(True))
+        .values(payouts_on_hold=False, updated_at=utcnow())
+        .returning(Merchant.id)
+    )
+    await session.refresh(merchant)
+    if cleared is not None:
+        await record(
+            session,
+            actor_id=actor.id,
+            action="merchant.bank_account_verified",
+            subject_type=SUBJECT,
+            subject_id=merchant.id,
+            detail={"account_no_masked": mask_account_no(merchant.bank_account_no)},
+        )
     return merchant
 
 

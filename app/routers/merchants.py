@@ -145,8 +145,14 @@ async def update_merchant(
     The owner may change `contact_phone`, `address` and `bank_account`; any other field from
     an owner is `403 forbidden`, with the refused names in `fields` (the request is refused as a
     whole). Admins may change every field (`uscc` verified and unique again); their edits are
-    audited as `merchant.updated`. Staff and other users: 403 (404 if the merchant is not
-    approved and not theirs)."""
+    audited as `merchant.updated`.
+
+    A change of any part of `bank_account` is audited as `merchant.bank_account_changed` (the
+    numbers only masked). When the owner makes it, `payouts_on_hold` becomes true until an admin
+    calls `POST /merchants/{id}/verify-bank-account`; an admin's own change does not put payouts
+    on hold (the admin is the checker) and does not lift a hold already set.
+
+    Staff and other users: 403 (404 if the merchant is not approved and not theirs)."""
     merchant = await service.update_merchant(session, user, merchant_id, body)
     return MerchantRead.from_model(merchant)
 
@@ -189,6 +195,27 @@ async def reinstate_merchant(
     """Admin: `suspended` → `approved`; `status_reason` is cleared and `approved_at` keeps the
     first approval. Otherwise `409 invalid_transition`."""
     merchant = await service.reinstate_merchant(session, admin, merchant_id)
+    return MerchantRead.from_model(merchant)
+
+
+@router.post(
+    "/{merchant_id}/verify-bank-account",
+    response_model=MerchantRead,
+    responses={
+        401: _E401,
+        403: {"description": "`forbidden`: only admins verify."},
+        404: _E404,
+    },
+)
+async def verify_bank_account(
+    merchant_id: MerchantId, user: CurrentUser, session: Session, body: NoFieldsBody = None
+) -> MerchantRead:
+    """Admin: the payout bank account has been checked (e.g. against the merchant's bank
+    documents): `payouts_on_hold` becomes false and payouts may reach the merchant again.
+    Audited as `merchant.bank_account_verified` when it clears a hold; verifying an account that
+    is not on hold changes nothing (idempotent, 200). Anyone else: 403 on a merchant they may
+    see, 404 on one they may not."""
+    merchant = await service.verify_bank_account(session, user, merchant_id)
     return MerchantRead.from_model(merchant)
 
 
