@@ -18,6 +18,7 @@ from app.routers import (
     audit,
     auth,
     catalog,
+    invitations,
     merchants,
     ops,
     orders,
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(users.router, prefix=API_PREFIX)
     app.include_router(merchants.router, prefix=API_PREFIX)
+    app.include_router(invitations.router, prefix=API_PREFIX)
     app.include_router(payouts.router, prefix=API_PREFIX)
     app.include_router(catalog.router, prefix=API_PREFIX)
     app.include_router(orders.router, prefix=API_PREFIX)

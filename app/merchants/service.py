@@ -1,4 +1,5 @@
-"""Merchant onboarding: applications, the status machine, profile edits and members.
+"""Merchant onboarding: applications, the status machine and profile edits (members and
+invitations: `app/merchants/members.py`).
 
 Who may see what: an approved merchant is public; its members and admins see it in any status;
 to anyone else a merchant that is not approved does not exist (404). Permission checks come after
@@ -22,25 +23,19 @@ from app.core.time import utcnow
 from app.merchants import uscc as uscc_check
 from app.merchants.errors import (
     AlreadyMerchant,
-    CannotRemoveOwner,
     InvalidTransition,
     InvalidUSCC,
-    MemberNotFound,
     MerchantNotFound,
-    NotABuyer,
     OrdersInProgress,
     UsccTaken,
-    UserNotFound,
 )
 from app.merchants.schemas import (
     BankAccountIn,
-    MemberCreate,
     MerchantCreate,
     MerchantUpdate,
     mask_account_no,
 )
 from app.models import (
-    BuyerType,
     Merchant,
     MerchantKind,
     MerchantRole,
@@ -466,99 +461,3 @@ async def verify_bank_account(
             detail={"account_no_masked": mask_account_no(merchant.bank_account_no)},
         )
     return merchant
-
-
-# --- members -----------------------------------------------------------------------------------
-
-
-async def add_member(
-    session: AsyncSession, owner: User, merchant_id: uuid.UUID, data: MemberCreate
-) -> User:
-    """Make an existing buyer account a staff member (its role becomes `merchant`).
-
-    Raises Forbidden (not the owner), UserNotFound, NotABuyer."""
-    merchant = await _visible_merchant(session, owner, merchant_id)
-    _require_owner(owner, merchant)
-    user = await session.scalar(select(User).where(User.email == data.email))
-    if user is None:
-        raise UserNotFound("No account has this e-mail address.")
-    if user.role != Role.buyer:
-        raise NotABuyer("Only a buyer account can join a merchant; this one cannot.")
-    if await has_orders_in_progress(session, user.id):
-        raise OrdersInProgress("That buyer has orders in progress; they must finish them first.")
-    if not await _join(session, user.id, merchant.id, MerchantRole.staff):
-        raise NotABuyer("Only a buyer account can join a merchant; this one cannot.")
-    await session.refresh(user)
-    await record(
-        session,
-        actor_id=owner.id,
-        action="merchant.member_added",
-        subject_type=SUBJECT,
-        subject_id=merchant.id,
-        detail={"user_id": str(user.id), "merchant_role": MerchantRole.staff.value},
-    )
-    return user
-
-
-async def list_members(
-    session: AsyncSession,
-    viewer: User,
-    merchant_id: uuid.UUID,
-    *,
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[User], str | None]:
-    """The merchant's members ordered by e-mail (members carry no joining date), for its
-    members and admins."""
-    merchant = await _visible_merchant(session, viewer, merchant_id)
-    if not sees_private(viewer, merchant.id):
-        raise Forbidden("Only the merchant's members and admins may list its members.")
-    stmt = select(User).where(User.merchant_id == merchant.id)
-    if cursor is not None:
-        (after_email,) = decode_cursor(cursor, "members", 1)
-        stmt = stmt.where(User.email > str(after_email))
-    rows = list((await session.scalars(stmt.order_by(User.email).limit(limit + 1))).all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor("members", [rows[-1].email])
-    return rows, next_cursor
-
-
-async def remove_member(
-    session: AsyncSession, owner: User, merchant_id: uuid.UUID, user_id: uuid.UUID
-) -> None:
-    """Turn a staff member back into a buyer. Raises Forbidden (not the owner), MemberNotFound,
-    CannotRemoveOwner."""
-    merchant = await _visible_merchant(session, owner, merchant_id)
-    _require_owner(owner, merchant)
-    member = await session.get(User, user_id)
-    if member is None or member.merchant_id != merchant.id:
-        raise MemberNotFound("This user is not a member of the merchant.")
-    if member.merchant_role == MerchantRole.owner:
-        raise CannotRemoveOwner("The owner cannot be removed from its merchant.")
-    removed = await session.scalar(
-        update(User)
-        .where(
-            User.id == member.id,
-            User.merchant_id == merchant.id,
-            User.merchant_role == MerchantRole.staff,
-        )
-        .values(
-            role=Role.buyer,
-            merchant_id=None,
-            merchant_role=None,
-            buyer_type=member.buyer_type or BuyerType.individual,
-        )
-        .returning(User.id)
-    )
-    if removed is None:
-        raise MemberNotFound("This user is not a member of the merchant.")
-    await record(
-        session,
-        actor_id=owner.id,
-        action="merchant.member_removed",
-        subject_type=SUBJECT,
-        subject_id=merchant.id,
-        detail={"user_id": str(member.id)},
-    )
