@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import os
 import secrets
 import sys
 from collections.abc import Sequence
 
-from app.core.config import get_settings
+from pydantic import ValidationError
+
+from app.core.config import Settings, get_settings
 from app.core.db import Database
 
 
@@ -21,7 +24,24 @@ def _migrate(_: argparse.Namespace) -> int:
     return 0
 
 
-async def _create_user(args: argparse.Namespace) -> int:
+def _read_password() -> str | None:
+    """The new account's password, never from the command line (it would stay in the shell's
+    history and in every process listing): asked twice on a terminal, otherwise one line of
+    standard input (`printf '%s\\n' "$PW" | shanhai create-user …`). None after printing why."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Password again: "):
+            print("error: the two passwords differ", file=sys.stderr)
+            return None
+        return first
+    line = sys.stdin.readline()
+    if not line:
+        print("error: no password on standard input (one line is read)", file=sys.stderr)
+        return None
+    return line.rstrip("\r\n")
+
+
+async def _create_user(args: argparse.Namespace, password: str) -> int:
     from app.accounts.errors import AccountError
     from app.accounts.service import create_user
     from app.models import BuyerType, Role
@@ -33,7 +53,7 @@ async def _create_user(args: argparse.Namespace) -> int:
                 user = await create_user(
                     session,
                     email=args.email,
-                    password=args.password,
+                    password=password,
                     display_name=args.display_name or args.email.split("@")[0],
                     role=Role(args.role),
                     region_code=args.region_code,
@@ -52,7 +72,15 @@ async def _create_user(args: argparse.Namespace) -> int:
 async def _seed_demo(_: argparse.Namespace) -> int:
     from app.seed.demo import print_summary, seed_demo
 
-    db = Database(get_settings().database_url)
+    settings = get_settings()
+    if settings.environment == "production":
+        print(
+            "error: seed-demo refuses to run when ENVIRONMENT=production: it adds demo accounts "
+            "whose password is published, and made-up orders",
+            file=sys.stderr,
+        )
+        return 2
+    db = Database(settings.database_url)
     try:
         async with db.sessionmaker() as session:
             summary = await seed_demo(session)
@@ -128,10 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="bring the database to the newest revision")
 
-    create = commands.add_parser("create-user", help="create an admin or official account")
+    create = commands.add_parser(
+        "create-user",
+        help="create an admin or official account; the password is read from standard input "
+        "(asked twice on a terminal)",
+    )
     create.add_argument("--role", required=True, choices=["admin", "official", "buyer"])
     create.add_argument("--email", required=True)
-    create.add_argument("--password", required=True)
     create.add_argument("--display-name")
     create.add_argument("--region-code", default="330127")
     create.add_argument("--buyer-type")
@@ -152,12 +183,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _checked_settings() -> Settings | None:
+    """The settings, or None after printing why they are refused (e.g. the production guard)."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]).upper()
+            message = str(error["msg"]).removeprefix("Value error, ")
+            print(f"error: {where + ': ' if where else ''}{message}", file=sys.stderr)
+        return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if _checked_settings() is None:
+        return 2
     if args.command == "migrate":
         return _migrate(args)
     if args.command == "create-user":
-        return asyncio.run(_create_user(args))
+        password = _read_password()
+        if password is None:
+            return 1
+        return asyncio.run(_create_user(args, password))
     if args.command == "seed-demo":
         return asyncio.run(_seed_demo(args))
     if args.command == "jobs":

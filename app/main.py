@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from app.core.config import Settings, get_settings
 from app.core.db import Database
 from app.core.errors import install_error_handlers
+from app.core.headers import SecurityHeadersMiddleware
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
@@ -19,6 +20,7 @@ from app.routers import (
     audit,
     auth,
     catalog,
+    invitations,
     merchants,
     ops,
     orders,
@@ -65,11 +67,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await db.dispose()
 
+    docs = settings.docs_on
     app = FastAPI(
         title="Shanhai API",
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.settings = settings
     app.state.db = db
@@ -84,6 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else None
     )
     app.add_middleware(RequestContextMiddleware)
+    # Added last, so outermost: the request-context middleware's own 413 and 500 get it too.
+    app.add_middleware(SecurityHeadersMiddleware, trusted_proxy_hops=settings.trusted_proxy_hops)
     install_error_handlers(app)
     install_openapi(app)
 
@@ -91,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(users.router, prefix=API_PREFIX)
     app.include_router(merchants.router, prefix=API_PREFIX)
+    app.include_router(invitations.router, prefix=API_PREFIX)
     app.include_router(payouts.router, prefix=API_PREFIX)
     app.include_router(catalog.router, prefix=API_PREFIX)
     app.include_router(orders.router, prefix=API_PREFIX)

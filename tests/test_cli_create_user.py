@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -24,9 +26,25 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str, app) -> Iterator
     get_settings.cache_clear()
 
 
-async def shanhai(*argv: str) -> int:
-    # The CLI runs its own event loop (asyncio.run): give it a thread of its own.
-    return await asyncio.to_thread(main, list(argv))
+PASSWORD = "a long enough password"
+
+
+class Terminal(io.StringIO):
+    """Standard input as an interactive terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+async def shanhai(*argv: str, stdin: io.StringIO | None = None) -> int:
+    """Run the CLI with `stdin` (default: the password piped in, one line)."""
+    saved = sys.stdin
+    sys.stdin = stdin if stdin is not None else io.StringIO(PASSWORD + "\n")
+    try:
+        # The CLI runs its own event loop (asyncio.run): give it a thread of its own.
+        return await asyncio.to_thread(main, list(argv))
+    finally:
+        sys.stdin = saved
 
 
 async def test_create_admin_then_sign_in(cli_env, client, session, app, capsys):
@@ -36,8 +54,6 @@ async def test_create_admin_then_sign_in(cli_env, client, session, app, capsys):
         "admin",
         "--email",
         "Root@Example.cn",
-        "--password",
-        "a long enough password",
     )
     assert code == 0
     assert "created admin root@example.cn" in capsys.readouterr().out
@@ -68,8 +84,6 @@ async def test_create_official_with_options(cli_env, client, session):
         "official",
         "--email",
         "stats@chunan.gov.cn",
-        "--password",
-        "a long enough password",
         "--display-name",
         "淳安县统计",
         "--region-code",
@@ -84,7 +98,7 @@ async def test_create_official_with_options(cli_env, client, session):
 
 async def test_duplicate_email_exits_1(cli_env, session, capsys):
     args = ["create-user", "--role", "admin", "--email", "root@example.cn"]
-    assert await shanhai(*args, "--password", "a long enough password") == 0
+    assert await shanhai(*args) == 0
     capsys.readouterr()
     assert (
         await shanhai(
@@ -93,8 +107,6 @@ async def test_duplicate_email_exits_1(cli_env, session, capsys):
             "official",
             "--email",
             "ROOT@example.cn",
-            "--password",
-            "another long password",
         )
         == 1
     )
@@ -105,14 +117,11 @@ async def test_duplicate_email_exits_1(cli_env, session, capsys):
 @pytest.mark.parametrize(
     ("extra", "code"),
     [
-        (["--email", "not-an-email", "--password", "a long enough password"], "validation_error"),
-        (["--email", "a@example.cn", "--password", "short"], "validation_error"),
+        (["--email", "not-an-email"], "validation_error"),
         (
             [
                 "--email",
                 "a@example.cn",
-                "--password",
-                "a long enough password",
                 "--region-code",
                 "12",
             ],
@@ -122,8 +131,6 @@ async def test_duplicate_email_exits_1(cli_env, session, capsys):
             [
                 "--email",
                 "a@example.cn",
-                "--password",
-                "a long enough password",
                 "--buyer-type",
                 "union",
             ],
@@ -144,8 +151,6 @@ async def test_buyer_needs_a_buyer_type(cli_env, session, capsys):
         "buyer",
         "--email",
         "canteen@example.cn",
-        "--password",
-        "a long enough password",
     ]
     assert await shanhai(*base) == 1
     assert "buyer_type" in capsys.readouterr().err
@@ -153,3 +158,72 @@ async def test_buyer_needs_a_buyer_type(cli_env, session, capsys):
     user = await session.scalar(select(User).where(User.email == "canteen@example.cn"))
     await session.commit()
     assert user is not None and user.buyer_type == "budget_unit"
+
+
+# --- the password never on the command line ------------------------------------------------------
+
+
+async def test_a_password_on_the_command_line_is_refused(cli_env, session, capsys):
+    # It would stay in the shell's history and in every process listing.
+    with pytest.raises(SystemExit) as exit_:
+        await shanhai(
+            "create-user", "--role", "admin", "--email", "root@example.cn", "--password", PASSWORD
+        )
+    assert exit_.value.code == 2
+    assert "--password" in capsys.readouterr().err
+    assert await count_users(session) == 0
+
+
+async def test_password_piped_in_is_one_line(cli_env, client, session):
+    stdin = io.StringIO("  spaces count here  \r\nsecond line is ignored\n")
+    code = await shanhai("create-user", "--role", "admin", "--email", "a@example.cn", stdin=stdin)
+    assert code == 0
+    assert (await sign_in(client, "a@example.cn", "  spaces count here  ")).status_code == 200
+
+
+async def test_a_short_piped_password_is_refused(cli_env, session, capsys):
+    stdin = io.StringIO("short\n")
+    code = await shanhai("create-user", "--role", "admin", "--email", "a@example.cn", stdin=stdin)
+    assert code == 1
+    assert "validation_error" in capsys.readouterr().err
+    assert await count_users(session) == 0
+
+
+async def test_nothing_piped_in_is_refused(cli_env, session, capsys):
+    code = await shanhai(
+        "create-user", "--role", "admin", "--email", "a@example.cn", stdin=io.StringIO("")
+    )
+    assert code == 1
+    assert "no password" in capsys.readouterr().err
+    assert await count_users(session) == 0
+
+
+async def test_on_a_terminal_the_password_is_asked_twice(
+    cli_env, client, session, monkeypatch, capsys
+):
+    answers = iter([PASSWORD, PASSWORD])
+    prompts: list[str] = []
+
+    def fake_getpass(prompt: str = "Password: ") -> str:
+        prompts.append(prompt)
+        return next(answers)
+
+    monkeypatch.setattr("getpass.getpass", fake_getpass)
+    code = await shanhai(
+        "create-user", "--role", "official", "--email", "o@example.cn", stdin=Terminal()
+    )
+    assert code == 0 and len(prompts) == 2
+    assert (await sign_in(client, "o@example.cn", PASSWORD)).status_code == 200
+
+
+async def test_on_a_terminal_two_different_answers_are_refused(
+    cli_env, session, monkeypatch, capsys
+):
+    answers = iter([PASSWORD, PASSWORD + "x"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
+    code = await shanhai(
+        "create-user", "--role", "admin", "--email", "a@example.cn", stdin=Terminal()
+    )
+    assert code == 1
+    assert "differ" in capsys.readouterr().err
+    assert await count_users(session) == 0

@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 logger = logging.getLogger("shanhai.config")
 
+TEST_MODE_STRIPE_PREFIXES = ("sk_test_", "rk_test_")
+
 
 def _split_codes(value: object) -> object:
     if isinstance(value, str):
@@ -53,6 +55,8 @@ class Settings(BaseSettings):
     auto_complete_days: float = Field(default=10, ge=0)
     refund_window_days: float = Field(default=7, ge=0)
     commission_rate_bps: int = Field(default=0, ge=0, le=10_000)
+    # How long an owner's invitation to join its merchant as staff can be accepted.
+    invitation_ttl_days: float = Field(default=7, gt=0, le=90)
 
     # Login throttling: failures allowed in the window, per account and per client address.
     login_window_seconds: int = Field(default=900, gt=0, le=86_400)
@@ -71,6 +75,8 @@ class Settings(BaseSettings):
     # How many reverse proxies in front of us may set X-Forwarded-For (0: trust none).
     trusted_proxy_hops: int = Field(default=0, ge=0)
     log_level: str = "INFO"
+    # /docs, /redoc and /openapi.json; unset means on, except in production.
+    docs_enabled: bool | None = None
 
     @field_validator("east_region_codes", "west_region_codes", mode="before")
     @classmethod
@@ -86,17 +92,44 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _production_guard(self) -> Settings:
+        """Production refuses to start on a setting that is only fit for development, naming
+        every one at once so the operator fixes them in one go."""
+        if self.environment != "production":
+            return self
+        problems = []
+        if self.is_sqlite:
+            problems.append(
+                "DATABASE_URL is SQLite; production runs on PostgreSQL (postgresql+asyncpg://…)"
+            )
+        if self.stripe_api_key and self.stripe_api_key.startswith(TEST_MODE_STRIPE_PREFIXES):
+            problems.append(
+                "STRIPE_API_KEY is a test-mode key (sk_test_…/rk_test_…); use the live key"
+            )
+        if not self.secret_key:
+            problems.append("SECRET_KEY is not set (32 or more random characters)")
+        elif len(self.secret_key) < 32:
+            problems.append("SECRET_KEY must be at least 32 characters in production")
+        if problems:
+            raise ValueError("ENVIRONMENT=production refuses to start: " + "; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
     def _secret(self) -> Settings:
         if not self.secret_key:
-            if self.environment == "production":
-                raise ValueError("SECRET_KEY is required when ENVIRONMENT=production")
             logger.warning(
                 "SECRET_KEY is not set: using a random key, tokens end with this process"
             )
             self.secret_key = secrets.token_urlsafe(48)
-        elif self.environment == "production" and len(self.secret_key) < 32:
-            raise ValueError("SECRET_KEY must be at least 32 characters in production")
         return self
+
+    @property
+    def docs_on(self) -> bool:
+        """Whether /docs, /redoc and /openapi.json are served: `DOCS_ENABLED` if set, otherwise
+        on everywhere but in production."""
+        if self.docs_enabled is not None:
+            return self.docs_enabled
+        return self.environment != "production"
 
     @property
     def is_sqlite(self) -> bool:

@@ -35,10 +35,6 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
 
-class UserNotFound(NotFound):
-    code = "user_not_found"
-
-
 class NotABuyer(Conflict):
     code = "not_a_buyer"
 
@@ -56,3 +52,19 @@ class OrdersInProgress(Conflict):
     merchant member no longer acts as a buyer."""
 
     code = "orders_in_progress"
+
+
+class MerchantNotApproved(Conflict):
+    """Staff are invited to, and join, an approved merchant only."""
+
+    code = "merchant_not_approved"
+
+
+class InvitationNotFound(NotFound):
+    """No such invitation for the caller: another user's invitation is not found either."""
+
+    code = "invitation_not_found"
+
+
+class InvitationExpired(Conflict):
+    code = "invitation_expired"

@@ -19,7 +19,15 @@ from pydantic.json_schema import SkipJsonSchema
 
 from app.accounts.schemas import Email
 from app.core.validators import MainlandMobile, RegionCode
-from app.models import Merchant, MerchantKind, MerchantRole, MerchantStatus, User
+from app.models import (
+    InvitationStatus,
+    Merchant,
+    MerchantInvitation,
+    MerchantKind,
+    MerchantRole,
+    MerchantStatus,
+    User,
+)
 
 MAX_HOUSEHOLDS = 1_000_000
 
@@ -268,12 +276,57 @@ class ReasonAction(BaseModel):
 
 
 class MemberCreate(BaseModel):
+    """An invitation to join the merchant as staff."""
+
     model_config = ConfigDict(extra="forbid")
 
-    email: Email = Field(description="E-mail of an existing buyer account (case-insensitive).")
+    email: Email = Field(
+        description="The e-mail address to invite (case-insensitive); it need not have an "
+        "account yet."
+    )
     role: Literal["staff"] = Field(
         default="staff", description='Only `"staff"`: a merchant has exactly one owner.'
     )
+
+
+class InvitationSent(BaseModel):
+    """The answer to an invitation: the same whether or not the address has an account, and
+    whatever that account is."""
+
+    email: str
+    role: Literal["staff"] = "staff"
+    expires_at: datetime = Field(description="Until when the invitation can be accepted.")
+
+
+class InvitationRead(BaseModel):
+    """An invitation, as the invited account sees it."""
+
+    id: uuid.UUID
+    merchant_id: uuid.UUID
+    merchant_name: str
+    role: Literal["staff"] = "staff"
+    status: Literal["pending", "accepted", "declined", "replaced", "expired"] = Field(
+        description="`expired`: still pending past `expires_at`, it can no longer be answered; "
+        "`replaced`: the owner invited the address again and the newer invitation counts."
+    )
+    created_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None
+
+    @classmethod
+    def from_model(cls, inv: MerchantInvitation, merchant_name: str, now: datetime) -> Self:
+        status = inv.status.value
+        if inv.status == InvitationStatus.pending and inv.expires_at <= now:
+            status = "expired"
+        return cls(
+            id=inv.id,
+            merchant_id=inv.merchant_id,
+            merchant_name=merchant_name,
+            status=status,
+            created_at=inv.created_at,
+            expires_at=inv.expires_at,
+            decided_at=inv.decided_at,
+        )
 
 
 class MemberRead(BaseModel):

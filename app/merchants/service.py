@@ -1,4 +1,5 @@
-"""Merchant onboarding: applications, the status machine, profile edits and members.
+"""Merchant onboarding: applications, the status machine and profile edits (members and
+invitations: `app/merchants/members.py`).
 
 Who may see what: an approved merchant is public; its members and admins see it in any status;
 to anyone else a merchant that is not approved does not exist (404). Permission checks come after
@@ -22,19 +23,19 @@ from app.core.time import utcnow
 from app.merchants import uscc as uscc_check
 from app.merchants.errors import (
     AlreadyMerchant,
-    CannotRemoveOwner,
     InvalidTransition,
     InvalidUSCC,
-    MemberNotFound,
     MerchantNotFound,
-    NotABuyer,
     OrdersInProgress,
     UsccTaken,
-    UserNotFound,
 )
-from app.merchants.schemas import MemberCreate, MerchantCreate, MerchantUpdate
+from app.merchants.schemas import (
+    BankAccountIn,
+    MerchantCreate,
+    MerchantUpdate,
+    mask_account_no,
+)
 from app.models import (
-    BuyerType,
     Merchant,
     MerchantKind,
     MerchantRole,
@@ -325,7 +326,9 @@ async def update_merchant(
     `address` and `bank_account` (anything else: 403 naming the fields), or every field while
     the merchant is `rejected`. Admin edits, and the owner's corrections of a rejected
     application, are audited as `merchant.updated` with the changed field names (never the
-    values)."""
+    values). A change of
+    the bank account by anyone is audited as `merchant.bank_account_changed`, and by the owner it
+    puts payouts on hold (`_change_bank_account`)."""
     merchant = await _visible_merchant(session, actor, merchant_id)
     sent = set(data.model_fields_set)
     admin = actor.role == Role.admin
@@ -373,13 +376,10 @@ async def update_merchant(
                 merchant.monitored_households,
             ) = new
             changed.append("linked_households")
-    if data.bank_account is not None:
-        b = data.bank_account
-        new_bank = (b.bank_name, b.account_name, b.account_no)
-        old_bank = (merchant.bank_name, merchant.bank_account_name, merchant.bank_account_no)
-        if new_bank != old_bank:
-            merchant.bank_name, merchant.bank_account_name, merchant.bank_account_no = new_bank
-            changed.append("bank_account")
+    if data.bank_account is not None and await _change_bank_account(
+        session, actor, merchant, data.bank_account, hold=not admin
+    ):
+        changed.append("bank_account")
 
     if changed:
         merchant.updated_at = utcnow()
@@ -396,97 +396,76 @@ async def update_merchant(
     return merchant
 
 
-# --- members -----------------------------------------------------------------------------------
+_BANK_FIELDS = (
+    ("bank_name", "bank_name"),
+    ("account_name", "bank_account_name"),
+    ("account_no", "bank_account_no"),
+)
 
 
-async def add_member(
-    session: AsyncSession, owner: User, merchant_id: uuid.UUID, data: MemberCreate
-) -> User:
-    """Make an existing buyer account a staff member (its role becomes `merchant`).
+async def _change_bank_account(
+    session: AsyncSession, actor: User, merchant: Merchant, new: BankAccountIn, *, hold: bool
+) -> bool:
+    """Replace the payout bank account; False if nothing changed.
 
-    Raises Forbidden (not the owner), UserNotFound, NotABuyer."""
-    merchant = await _visible_merchant(session, owner, merchant_id)
-    _require_owner(owner, merchant)
-    user = await session.scalar(select(User).where(User.email == data.email))
-    if user is None:
-        raise UserNotFound("No account has this e-mail address.")
-    if user.role != Role.buyer:
-        raise NotABuyer("Only a buyer account can join a merchant; this one cannot.")
-    if await has_orders_in_progress(session, user.id):
-        raise OrdersInProgress("That buyer has orders in progress; they must finish them first.")
-    if not await _join(session, user.id, merchant.id, MerchantRole.staff):
-        raise NotABuyer("Only a buyer account can join a merchant; this one cannot.")
-    await session.refresh(user)
+    A change is audited as `merchant.bank_account_changed`, naming the changed parts and the old
+    and new numbers masked (never the numbers). A change by the owner (`hold`) puts payouts on
+    hold until an admin verifies the account; an admin's own change does not (the admin is the
+    one who checks), and neither clears a hold already set."""
+    changed = [
+        name for name, column in _BANK_FIELDS if getattr(new, name) != getattr(merchant, column)
+    ]
+    if not changed:
+        return False
+    before = mask_account_no(merchant.bank_account_no)
+    merchant.bank_name, merchant.bank_account_name, merchant.bank_account_no = (
+        new.bank_name,
+        new.account_name,
+        new.account_no,
+    )
+    if hold:
+        merchant.payouts_on_hold = True
     await record(
         session,
-        actor_id=owner.id,
-        action="merchant.member_added",
+        actor_id=actor.id,
+        action="merchant.bank_account_changed",
         subject_type=SUBJECT,
         subject_id=merchant.id,
-        detail={"user_id": str(user.id), "merchant_role": MerchantRole.staff.value},
+        detail={
+            "changed": changed,
+            "account_no_masked": mask_account_no(new.account_no),
+            "previous_account_no_masked": before,
+            "payouts_on_hold": merchant.payouts_on_hold,
+        },
     )
-    return user
+    return True
 
 
-async def list_members(
-    session: AsyncSession,
-    viewer: User,
-    merchant_id: uuid.UUID,
-    *,
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[User], str | None]:
-    """The merchant's members ordered by e-mail (members carry no joining date), for its
-    members and admins."""
-    merchant = await _visible_merchant(session, viewer, merchant_id)
-    if not sees_private(viewer, merchant.id):
-        raise Forbidden("Only the merchant's members and admins may list its members.")
-    stmt = select(User).where(User.merchant_id == merchant.id)
-    if cursor is not None:
-        (after_email,) = decode_cursor(cursor, "members", str)
-        stmt = stmt.where(User.email > after_email)
-    rows = list((await session.scalars(stmt.order_by(User.email).limit(limit + 1))).all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor("members", [rows[-1].email])
-    return rows, next_cursor
+async def verify_bank_account(
+    session: AsyncSession, actor: User, merchant_id: uuid.UUID
+) -> Merchant:
+    """An admin has checked the payout bank account: clear `payouts_on_hold`.
 
-
-async def remove_member(
-    session: AsyncSession, owner: User, merchant_id: uuid.UUID, user_id: uuid.UUID
-) -> None:
-    """Turn a staff member back into a buyer. Raises Forbidden (not the owner), MemberNotFound,
-    CannotRemoveOwner."""
-    merchant = await _visible_merchant(session, owner, merchant_id)
-    _require_owner(owner, merchant)
-    member = await session.get(User, user_id)
-    if member is None or member.merchant_id != merchant.id:
-        raise MemberNotFound("This user is not a member of the merchant.")
-    if member.merchant_role == MerchantRole.owner:
-        raise CannotRemoveOwner("The owner cannot be removed from its merchant.")
-    removed = await session.scalar(
-        update(User)
-        .where(
-            User.id == member.id,
-            User.merchant_id == merchant.id,
-            User.merchant_role == MerchantRole.staff,
+    Idempotent: the conditional UPDATE (`WHERE payouts_on_hold`) clears a hold once and audits
+    that (`merchant.bank_account_verified`); verifying an account with no hold changes nothing
+    and records nothing. Others: 404 for a merchant they may not see, 403 otherwise."""
+    merchant = await _visible_merchant(session, actor, merchant_id)
+    if actor.role != Role.admin:
+        raise Forbidden("Only an admin verifies a merchant's bank account.")
+    cleared = await session.scalar(
+        update(Merchant)
+        .where(Merchant.id == merchant.id, Merchant.payouts_on_hold.is_(True))
+        .values(payouts_on_hold=False, updated_at=utcnow())
+        .returning(Merchant.id)
+    )
+    await session.refresh(merchant)
+    if cleared is not None:
+        await record(
+            session,
+            actor_id=actor.id,
+            action="merchant.bank_account_verified",
+            subject_type=SUBJECT,
+            subject_id=merchant.id,
+            detail={"account_no_masked": mask_account_no(merchant.bank_account_no)},
         )
-        .values(
-            role=Role.buyer,
-            merchant_id=None,
-            merchant_role=None,
-            buyer_type=member.buyer_type or BuyerType.individual,
-        )
-        .returning(User.id)
-    )
-    if removed is None:
-        raise MemberNotFound("This user is not a member of the merchant.")
-    await record(
-        session,
-        actor_id=owner.id,
-        action="merchant.member_removed",
-        subject_type=SUBJECT,
-        subject_id=merchant.id,
-        detail={"user_id": str(member.id)},
-    )
+    return merchant

@@ -5,7 +5,13 @@ from app.models.base import Base
 from app.models.catalog import AssistanceClass, Category, Product, ProductStatus, StockAdjustment
 from app.models.idempotency import IdempotencyKey, IdempotencyStatus
 from app.models.ledger import LedgerAccount, LedgerEntry, LedgerKind
-from app.models.merchant import Merchant, MerchantKind, MerchantStatus
+from app.models.merchant import (
+    InvitationStatus,
+    Merchant,
+    MerchantInvitation,
+    MerchantKind,
+    MerchantStatus,
+)
 from app.models.order import (
     MerchantOrder,
     MerchantOrderStatus,
@@ -34,10 +40,12 @@ __all__ = [
     "Category",
     "IdempotencyKey",
     "IdempotencyStatus",
+    "InvitationStatus",
     "LedgerAccount",
     "LedgerEntry",
     "LedgerKind",
     "Merchant",
+    "MerchantInvitation",
     "MerchantKind",
     "MerchantOrder",
     "MerchantOrderStatus",

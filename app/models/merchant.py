@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, String, false
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, IdMixin, TimestampMixin
@@ -67,3 +68,47 @@ class Merchant(IdMixin, TimestampMixin, Base):
     payouts_on_hold: Mapped[bool] = mapped_column(default=False, server_default=false())
     """Set when the owner changes the bank account; cleared when an admin verifies it. While set,
     no payout of any kind reaches the merchant."""
+
+
+class InvitationStatus(enum.StrEnum):
+    pending = "pending"
+    accepted = "accepted"
+    declined = "declined"
+    replaced = "replaced"
+
+
+_PENDING = text("status = 'pending'")
+
+
+class MerchantInvitation(IdMixin, TimestampMixin, Base):
+    """An owner's invitation of an e-mail address to join its merchant as staff.
+
+    Stored only when the address was free or a buyer's when the owner invited it; the invited
+    buyer accepts or declines while signed in. An invitation past `expires_at` can no longer be
+    answered (it reads as `expired`)."""
+
+    __tablename__ = "merchant_invitations"
+    __table_args__ = (
+        # At most one pending invitation per merchant and address: inviting again replaces it.
+        Index(
+            "uq_merchant_invitations_pending",
+            "merchant_id",
+            "email",
+            unique=True,
+            sqlite_where=_PENDING,
+            postgresql_where=_PENDING,
+        ),
+    )
+
+    merchant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("merchants.id", ondelete="RESTRICT"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    """Lower-cased; the account with this e-mail (now or later) is the one invited."""
+    invited_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    status: Mapped[InvitationStatus] = mapped_column(
+        str_enum(InvitationStatus, "invitation_status"), default=InvitationStatus.pending
+    )
+    """pending → accepted | declined | replaced (by a newer invitation of the same address)."""
+    expires_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Response, status
+from fastapi import APIRouter, Body, Path, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.deps import AdminUser, CurrentUser, OptionalUser
 from app.core.db import Session
 from app.core.openapi import OPTIONAL_AUTH
 from app.core.pagination import Cursor, Limit, Page
-from app.merchants import reapply, service
+from app.merchants import members, reapply, service
 from app.merchants.schemas import (
     EmptyAction,
+    InvitationSent,
     MemberCreate,
     MemberRead,
     MerchantCreate,
@@ -41,6 +43,7 @@ _ADMIN_ACTION: dict[int | str, dict[str, Any]] = {
     404: {"description": "`merchant_not_found`."},
     409: {"description": "`invalid_transition`, with `from` and `to`."},
 }
+
 _OWNER_ONLY: dict[int | str, dict[str, Any]] = {
     401: _E401,
     403: {"description": "`forbidden`: only the merchant's owner."},
@@ -167,7 +170,12 @@ async def update_merchant(
     resubmit it with `POST /merchants/{id}/resubmit`; these corrections are audited as
     `merchant.updated` with the field names. Admins may change every field (`uscc` verified
     and unique again); their edits are audited as `merchant.updated`. Staff and other users:
-    403 (404 if the merchant is not approved and not theirs)."""
+    403 (404 if the merchant is not approved and not theirs).
+
+    A change of any part of `bank_account` is audited as `merchant.bank_account_changed` (the
+    numbers only masked). When the owner makes it, `payouts_on_hold` becomes true until an admin
+    calls `POST /merchants/{id}/verify-bank-account`; an admin's own change does not put payouts
+    on hold (the admin is the checker) and does not lift a hold already set."""
     merchant = await service.update_merchant(session, user, merchant_id, body)
     return await _read(session, merchant)
 
@@ -215,26 +223,60 @@ async def reinstate_merchant(
 
 
 @router.post(
-    "/{merchant_id}/members",
-    status_code=status.HTTP_201_CREATED,
-    response_model=MemberRead,
+    "/{merchant_id}/verify-bank-account",
+    response_model=MerchantRead,
     responses={
-        **_OWNER_ONLY,
-        404: {"description": "`merchant_not_found` or `user_not_found` (no such e-mail)."},
-        409: {
-            "description": "`not_a_buyer`, or `orders_in_progress` "
-            "(that buyer has orders awaiting payment or delivery)."
-        },
+        401: _E401,
+        403: {"description": "`forbidden`: only admins verify."},
+        404: _E404,
     },
 )
-async def add_member(
-    merchant_id: MerchantId, body: MemberCreate, user: CurrentUser, session: Session
-) -> MemberRead:
-    """Owner: add an existing buyer account, found by e-mail, as `staff` (its role becomes
-    `merchant`). Unknown e-mail: `404 user_not_found`; an account that is not a buyer (a member
-    of any merchant, an admin, an official): `409 not_a_buyer`."""
-    member = await service.add_member(session, user, merchant_id, body)
-    return MemberRead.from_model(member)
+async def verify_bank_account(
+    merchant_id: MerchantId, user: CurrentUser, session: Session, body: NoFieldsBody = None
+) -> MerchantRead:
+    """Admin: the payout bank account has been checked (e.g. against the merchant's bank
+    documents): `payouts_on_hold` becomes false and payouts may reach the merchant again.
+    Audited as `merchant.bank_account_verified` when it clears a hold; verifying an account that
+    is not on hold changes nothing (idempotent, 200). Anyone else: 403 on a merchant they may
+    see, 404 on one they may not."""
+    merchant = await service.verify_bank_account(session, user, merchant_id)
+    return await _read(session, merchant)
+
+
+@router.post(
+    "/{merchant_id}/members",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=InvitationSent,
+    responses={
+        401: _E401,
+        403: {"description": "`forbidden`: only the merchant's owner invites."},
+        404: _E404,
+        409: {"description": "`merchant_not_approved`: only an approved merchant invites."},
+    },
+)
+async def invite_member(
+    request: Request,
+    merchant_id: MerchantId,
+    body: MemberCreate,
+    user: CurrentUser,
+    session: Session,
+) -> InvitationSent:
+    """Owner of an approved merchant: invite an e-mail address to join as `staff`.
+
+    Nobody is made staff without consent: the invited buyer sees the invitation in
+    `GET /me/invitations` and accepts (`POST /invitations/{id}/accept`) or declines it while
+    signed in. The answer is `202` with the same body whether or not the address has an account,
+    and whatever that account is, so inviting reveals nothing about who is registered. Only a
+    buyer can join: an invitation to an address whose account is not a buyer (an admin, an
+    official, any merchant's member, the owner itself) is never delivered and can never be
+    accepted. An address with no account yet can sign up and accept it.
+
+    Invitations expire after `INVITATION_TTL_DAYS` (7 by default). Inviting the same address
+    again replaces its pending invitation (a fresh one, with a new expiry). Every invitation is
+    an audit event (`merchant.member_invited`)."""
+    ttl = timedelta(days=request.app.state.settings.invitation_ttl_days)
+    expires_at = await members.invite_member(session, user, merchant_id, body.email, ttl)
+    return InvitationSent(email=body.email, expires_at=expires_at)
 
 
 @router.get(
@@ -255,7 +297,7 @@ async def list_members(
 ) -> Page[MemberRead]:
     """The merchant's members (owner and staff), for its members and admins, ordered by
     e-mail since membership carries no date."""
-    rows, next_cursor = await service.list_members(
+    rows, next_cursor = await members.list_members(
         session, user, merchant_id, limit=limit, cursor=cursor
     )
     return Page[MemberRead](items=[MemberRead.from_model(u) for u in rows], next_cursor=next_cursor)
@@ -265,7 +307,8 @@ async def list_members(
     "/{merchant_id}/members/{user_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses={
-        **_OWNER_ONLY,
+        401: _E401,
+        403: {"description": "`forbidden`: neither the owner nor the member itself."},
         404: {"description": "`merchant_not_found` or `member_not_found`."},
         409: {"description": "`cannot_remove_owner`."},
     },
@@ -273,9 +316,11 @@ async def list_members(
 async def remove_member(
     merchant_id: MerchantId, user_id: MemberId, user: CurrentUser, session: Session
 ) -> Response:
-    """Owner: remove a staff member; the account becomes a `buyer` again. The owner cannot be
-    removed (`409 cannot_remove_owner`); a user who is not a member: `404 member_not_found`."""
-    await service.remove_member(session, user, merchant_id, user_id)
+    """The owner removes a staff member, or a staff member leaves (`user_id` is the caller's
+    own id); the account becomes a `buyer` again at once. The owner cannot be removed this way
+    (`409 cannot_remove_owner`); a user who is not a member: `404 member_not_found`. Audited as
+    `merchant.member_removed` or `merchant.member_left`."""
+    await members.remove_member(session, user, merchant_id, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,4 +1,5 @@
-"""A buyer with orders in progress cannot become a merchant member (applying or joining)."""
+"""A buyer with orders in progress cannot become a merchant member (applying, or accepting an
+invitation)."""
 
 from app.models import Role
 from tests.fixtures.factories import auth, make_merchant, make_product, make_user
@@ -34,7 +35,7 @@ async def test_applicant_whose_orders_are_done_may_apply(client, app, session):
     assert r.status_code == 201, r.text
 
 
-async def test_owner_cannot_add_staff_with_a_paid_order_in_progress(client, app, session):
+async def test_invited_buyer_cannot_accept_with_a_paid_order_in_progress(client, app, session):
     seller, _ = await make_merchant(session)
     product = await make_product(session, seller)
     admin = await make_user(session, role=Role.admin)
@@ -49,7 +50,16 @@ async def test_owner_cannot_add_staff_with_a_paid_order_in_progress(client, app,
         json={"email": shopper.email, "role": "staff"},
         headers=auth(app, owner),
     )
+    assert r.status_code == 202, r.text
+    r = await client.get("/api/v1/me/invitations", headers=auth(app, shopper))
+    [invitation] = r.json()["items"]
+    r = await client.post(
+        f"/api/v1/invitations/{invitation['id']}/accept", headers=auth(app, shopper)
+    )
 
     assert r.status_code == 409
     assert r.json()["code"] == "orders_in_progress"
     assert (await reload_user(session, shopper)).role == Role.buyer
+    # Still pending: once the order is done, the buyer can accept.
+    r = await client.get("/api/v1/me/invitations", headers=auth(app, shopper))
+    assert r.json()["items"][0]["status"] == "pending"

@@ -735,74 +735,7 @@ async def test_bad_patch_writes_nothing(client, app, session, change):
 # --- members -----------------------------------------------------------------------------------
 
 
-async def test_owner_adds_a_buyer_as_staff(client, app, session):
-    merchant, owner = await make_merchant(session, status=MerchantStatus.pending)
-    buyer = await make_user(session, email="zhuoma@example.cn", display_name="卓玛")
-    r = await client.post(
-        f"{BASE}/{merchant.id}/members",
-        json={"email": "  ZhuoMa@Example.CN ", "role": "staff"},
-        headers=auth(app, owner),
-    )
-    assert r.status_code == 201, r.text
-    assert r.json() == {
-        "user_id": str(buyer.id),
-        "email": "zhuoma@example.cn",
-        "display_name": "卓玛",
-        "merchant_role": "staff",
-    }
-    user = await reload_user(session, buyer)
-    assert user.role == Role.merchant
-    assert user.merchant_id == merchant.id and user.merchant_role == MerchantRole.staff
-    [event] = await audit_events(session, "merchant.member_added")
-    assert event.actor_id == owner.id and event.subject_id == str(merchant.id)
-    assert event.detail["user_id"] == str(buyer.id)
-    # The new staff member now sees the pending merchant in full.
-    r = await client.get(f"{BASE}/{merchant.id}", headers=auth(app, buyer))
-    assert r.status_code == 200 and "bank_account" in r.json()
-
-
-async def test_adding_an_unknown_email(client, app, session):
-    merchant, owner = await make_merchant(session)
-    r = await client.post(
-        f"{BASE}/{merchant.id}/members",
-        json={"email": "nobody@example.cn", "role": "staff"},
-        headers=auth(app, owner),
-    )
-    assert_problem(r, 404, "user_not_found")
-    assert await audit_events(session) == []
-
-
-@pytest.mark.parametrize("kind", ["admin", "official", "own_staff", "other_owner", "other_staff"])
-async def test_adding_someone_who_is_not_a_buyer(client, app, session, kind):
-    merchant, owner = await make_merchant(session)
-    if kind == "own_staff":
-        target = await make_staff(session, merchant)
-    elif kind == "other_owner":
-        target = (await make_merchant(session))[1]
-    elif kind == "other_staff":
-        target = await make_staff(session, (await make_merchant(session))[0])
-    else:
-        target = await make_user(session, role=Role(kind))
-    before = (target.role, target.merchant_id, target.merchant_role)
-    r = await client.post(
-        f"{BASE}/{merchant.id}/members",
-        json={"email": target.email, "role": "staff"},
-        headers=auth(app, owner),
-    )
-    assert_problem(r, 409, "not_a_buyer")
-    t = await reload_user(session, target)
-    assert (t.role, t.merchant_id, t.merchant_role) == before
-
-
-async def test_owner_adding_itself(client, app, session):
-    merchant, owner = await make_merchant(session)
-    r = await client.post(
-        f"{BASE}/{merchant.id}/members",
-        json={"email": owner.email, "role": "staff"},
-        headers=auth(app, owner),
-    )
-    assert_problem(r, 409, "not_a_buyer")
-    assert (await reload_user(session, owner)).merchant_role == MerchantRole.owner
+# Inviting, accepting, declining and leaving: tests/merchants/test_invitations.py.
 
 
 @pytest.mark.parametrize(
