@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.core.money import STRIPE_MAX_CNY_FEN
+
 logger = logging.getLogger("shanhai.config")
 
 
@@ -53,6 +55,9 @@ class Settings(BaseSettings):
     auto_complete_days: float = Field(default=10, ge=0)
     refund_window_days: float = Field(default=7, ge=0)
     commission_rate_bps: int = Field(default=0, ge=0, le=10_000)
+    # The ceiling of a product price, a line total and an order total, in fen: at most Stripe's
+    # limit in CNY (so far below 2**63); beyond it is a 422 at the edge.
+    max_order_total_fen: int = Field(default=STRIPE_MAX_CNY_FEN, ge=1, le=STRIPE_MAX_CNY_FEN)
 
     # Login throttling: failures allowed in the window, per account and per client address.
     login_window_seconds: int = Field(default=900, gt=0)

@@ -45,8 +45,9 @@ from app.orders.schemas import OrderCreate, OrderLineCreate, OrderRead, Shipping
 from app.orders.service import place_order
 from app.payments.schemas import BankTransferConfirm
 from app.payments.service import buyer_cancel, cancel_order, confirm_bank_transfer, open_payment
+from app.refunds.provider import settle_with_provider
 from app.refunds.schemas import RefundCreate, RefundLineCreate
-from app.refunds.service import approve_refund, reject_refund, request_refund, settle_with_provider
+from app.refunds.service import approve_refund, reject_refund, request_refund
 from app.seed.order_plan import (
     BUYERS,
     REJECT_REASON,
