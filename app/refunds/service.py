@@ -31,6 +31,7 @@ from app.models import (
     OrderLine,
     OrderStatus,
     Payment,
+    PaymentMethod,
     PaymentStatus,
     Product,
     Refund,
@@ -299,7 +300,10 @@ async def approve_refund(session: AsyncSession, user: User, refund_id: uuid.UUID
     order = await lock_order(session, refund.order_id)
     await session.refresh(refund)
     if refund.status == RefundStatus.approved:
-        return refund  # approved before, provider not reached yet: settle again
+        payment = await session.get(Payment, refund.payment_id)
+        if payment is not None and payment.provider == PaymentMethod.stripe:
+            return refund  # approved before, Stripe not reached yet: settle again
+        raise InvalidTransition("This refund is approved; it awaits the bank transfer back.")
     if refund.status != RefundStatus.requested:
         raise InvalidTransition(f"A refund that is {refund.status} cannot be approved.")
     quantities = {

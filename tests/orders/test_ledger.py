@@ -114,6 +114,7 @@ async def test_a_full_cancellation_with_commission_leaves_nothing_owed(app_with,
         f"{API}/orders/{order['id']}/cancel", headers=auth(other_app, buyer)
     )
     assert r.status_code == 200, r.text
+    await pay_back(other_client, other_app, admin, r.json()["refunds"][0]["id"])
 
     balances = await balances_by_account(other_client, other_app, admin)
     assert {k: v for k, v in balances.items() if v != 0} == {}

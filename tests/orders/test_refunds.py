@@ -340,6 +340,10 @@ async def test_refunding_everything_makes_the_order_refunded(client, app, sessio
         5,
     ]
     balances = await balances_by_account(client, app, paid["admin"])
+    assert balances[("refunds_in_transit", None)] == -order["total_fen"]
+    for refund in (first, second):
+        await pay_back(client, app, paid["admin"], refund["id"])
+    balances = await balances_by_account(client, app, paid["admin"])
     assert balances[("platform_cash", None)] == 0
     assert all(v == 0 for (acct, _), v in balances.items() if acct == "merchant_payable")
     # Nothing is left to ask for, and a refunded order is not cancelled.
@@ -378,7 +382,8 @@ async def test_a_part_refunded_before_shipping_is_cancelled_and_the_rest_complet
     balances = await balances_by_account(client, app, paid["admin"])
     assert balances[("merchant_payable", str(paid["m2"].id))] == 0
     assert balances[("merchant_payable", str(paid["m1"].id))] == -(9000 + 2400)
-    assert balances[("platform_cash", None)] == 9000 + 2400
+    assert balances[("refunds_in_transit", None)] == -21000  # owed until the admin pays it
+    assert balances[("platform_cash", None)] == 9000 + 2400 + 21000
 
 
 async def test_an_unknown_refund_is_404(client, app, paid):

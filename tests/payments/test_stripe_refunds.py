@@ -140,6 +140,14 @@ async def test_a_refund_approved_while_stripe_is_down_is_sent_by_the_jobs(
         gateway=gateway(f"http://127.0.0.1:{closed_port()}"),
     )
     assert (await run_once(down))["refund_retries"] == 0
+    # the attempt was counted and the next one put off (backoff); make it due again
+    assert (await run_once(ctx))["refund_retries"] == 0
+    await session.execute(
+        update(Refund)
+        .where(Refund.id == uuid.UUID(refund["id"]))
+        .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+    )
+    await session.commit()
 
     assert (await run_once(ctx))["refund_retries"] == 1
     order = await get_order(stripe_client, stripe_app, shop.buyer, order["id"])
