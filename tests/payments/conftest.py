@@ -15,12 +15,12 @@ from app.main import create_app
 from app.models import Merchant, Product, Role, User
 from tests.conftest import clean_and_dispose
 from tests.fixtures.factories import make_merchant, make_product, make_user
-from tests.fixtures.localstripe import LocalStripe, localstripe  # noqa: F401 (a fixture)
+from tests.fixtures.localstripe import LocalStripe
 from tests.fixtures.stripe import API_KEY, WEBHOOK_SECRET
 
 
 @pytest.fixture
-def stripe_settings(settings: Settings, localstripe: LocalStripe) -> Settings:  # noqa: F811
+def stripe_settings(settings: Settings, localstripe: LocalStripe) -> Settings:
     return settings.model_copy(
         update={
             "stripe_api_key": API_KEY,

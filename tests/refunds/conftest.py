@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from tests.orders.conftest import app_with, cast, ledger_balances  # noqa: F401 (fixtures)
 from tests.payments.conftest import (  # noqa: F401 (fixtures)
-    localstripe,
     shop,
     stripe_app,
     stripe_client,
