@@ -28,6 +28,10 @@ from tests.fixtures.localstripe import localstripe  # noqa: F401 (one server for
 
 KEEP_TABLES = {"categories"}  # seeded by a migration
 
+# One localstripe server per session for every test folder that needs it (its aiohttp app can
+# run once per process).
+pytest_plugins = ["tests.fixtures.localstripe"]
+
 
 def _pg_admin_dsn(url: str) -> str:
     u = make_url(url)

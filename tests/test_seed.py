@@ -266,6 +266,12 @@ async def _every_state(session, orders, merchant_orders) -> None:
     assert kinds[(RefundKind.requested, RefundStatus.succeeded)] >= 4
     assert kinds[(RefundKind.requested, RefundStatus.rejected)] >= 2
     assert kinds[(RefundKind.requested, RefundStatus.requested)] >= 1  # awaiting a decision
+    # paid by bank when the admin records the transfer: one is still awaiting it
+    assert kinds[(RefundKind.requested, RefundStatus.approved)] == 1
+    paid_back = [r for r in refunds if r.status == RefundStatus.succeeded]
+    assert all(r.bank_reference for r in paid_back)
+    assert len({r.bank_reference for r in paid_back}) == len(paid_back)
+    assert all(r.bank_reference is None for r in refunds if r.status != RefundStatus.succeeded)
     assert kinds[(RefundKind.cancellation, RefundStatus.succeeded)] >= 2  # paid, then cancelled
     partly = [
         o for o in orders if o.status == OrderStatus.completed and 0 < o.refunded_fen < o.total_fen
@@ -306,15 +312,25 @@ async def _money_and_stock_agree(session, orders) -> None:
         )
     )
     assert unbalanced == 0
-    # Cash held is what was paid less what was refunded.
+    # Cash held is what was paid less what was refunded and paid back; the refund awaiting the
+    # admin's transfer is still owed, in refunds_in_transit.
     cash = await session.scalar(
         select(func.sum(LedgerEntry.amount_fen)).where(
             LedgerEntry.account == LedgerAccount.platform_cash
         )
     )
+    in_transit = await session.scalar(
+        select(func.sum(LedgerEntry.amount_fen)).where(
+            LedgerEntry.account == LedgerAccount.refunds_in_transit
+        )
+    )
+    awaiting = sum(
+        r.amount_fen for r in await session.scalars(select(Refund)) if r.status == "approved"
+    )
     paid = sum(o.total_fen for o in orders if o.paid_at is not None)
     refunded = sum(o.refunded_fen for o in orders)
-    assert cash == paid - refunded > 0
+    assert awaiting > 0 and in_transit == -awaiting
+    assert cash == paid - refunded + awaiting > 0
 
     # Stock: what was seeded and topped up, less every unit of an order that is not cancelled
     # (no refund in the demo comes before shipping, so none returned units to stock).

@@ -20,7 +20,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from app.core.money import MAX_FEN
+from app.core.money import MAX_FEN, STRIPE_MAX_CNY_FEN
 from app.core.validators import IsoDate, UtcTimestamp
 from app.models import AssistanceClass, ProductStatus
 
@@ -91,7 +91,14 @@ ImageUrl = Annotated[
 ]
 Images = Annotated[list[ImageUrl], Field(max_length=10, description="0–10 image URLs.")]
 Price = Annotated[
-    int, Field(strict=True, gt=0, le=MAX_FEN, description="Unit price in fen (分), > 0.")
+    int,
+    Field(
+        strict=True,
+        gt=0,
+        le=STRIPE_MAX_CNY_FEN,
+        description="Unit price in fen (分), > 0 and at most `MAX_ORDER_TOTAL_FEN` (by default "
+        "99,999,999, Stripe's limit in CNY); beyond it a 422 naming `price_fen`.",
+    ),
 ]
 Stock = Annotated[int, Field(strict=True, ge=0, le=MAX_STOCK, description="Units on hand.")]
 WeightGrams = Annotated[int, Field(strict=True, ge=1, le=1_000_000)]

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.core.money import STRIPE_MAX_CNY_FEN
+
 logger = logging.getLogger("shanhai.config")
 
 TEST_MODE_STRIPE_PREFIXES = ("sk_test_", "rk_test_")
@@ -57,6 +59,9 @@ class Settings(BaseSettings):
     commission_rate_bps: int = Field(default=0, ge=0, le=10_000)
     # How long an owner's invitation to join its merchant as staff can be accepted.
     invitation_ttl_days: float = Field(default=7, gt=0, le=90)
+    # The ceiling of a product price, a line total and an order total, in fen: at most Stripe's
+    # limit in CNY (so far below 2**63); beyond it is a 422 at the edge.
+    max_order_total_fen: int = Field(default=STRIPE_MAX_CNY_FEN, ge=1, le=STRIPE_MAX_CNY_FEN)
 
     # Login throttling: failures allowed in the window, per account and per client address.
     login_window_seconds: int = Field(default=900, gt=0, le=86_400)

@@ -4,8 +4,44 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+from app.core.errors import AppError
+
 CURRENCY = "CNY"
 MAX_FEN = 10**15  # 10 trillion yuan: far above any real amount, far below 2**63
+STRIPE_MAX_CNY_FEN = 99_999_999
+"""The largest amount Stripe takes in CNY (999,999.99 元): the ceiling of every price, line total
+and order total (`MAX_ORDER_TOTAL_FEN` may set it lower, never higher)."""
+
+
+class AmountTooLarge(AppError):
+    """An amount beyond the business ceiling, named by `loc` in `errors` like a validation error."""
+
+    status = 422
+    code = "validation_error"
+
+    def __init__(self, detail: str, *, loc: list[str | int], limit: int, code: str | None = None):
+        super().__init__(
+            detail,
+            code=code,
+            extra={
+                "errors": [
+                    {
+                        "loc": loc,
+                        "msg": f"Input should be less than or equal to {limit}",
+                        "type": "less_than_equal",
+                    }
+                ],
+                "max_fen": limit,
+            },
+        )
+
+
+def ensure_price_within(price_fen: int | None, ceiling: int) -> None:
+    """A product's `price_fen` at most the ceiling (`MAX_ORDER_TOTAL_FEN`)."""
+    if price_fen is not None and price_fen > ceiling:
+        raise AmountTooLarge(
+            f"A price may be at most {ceiling} fen.", loc=["body", "price_fen"], limit=ceiling
+        )
 
 
 def apply_bps(amount_fen: int, rate_bps: int) -> int:

@@ -187,9 +187,15 @@ class StripeGateway:
         return _intent(obj)
 
     async def create_refund(
-        self, *, refund_id: uuid.UUID, intent_id: str, amount_fen: int
+        self,
+        *,
+        refund_id: uuid.UUID,
+        intent_id: str,
+        amount_fen: int,
+        idempotency_key: str | None = None,
     ) -> ProviderRefund:
-        """A (partial) refund of a PaymentIntent; the same refund id never refunds twice."""
+        """A (partial) refund of a PaymentIntent. The same idempotency key (by default
+        `refund-<refund_id>`) never refunds twice."""
         obj = await self._call(
             "refunds.create",
             self._client.v1.refunds.create_async(
@@ -198,7 +204,7 @@ class StripeGateway:
                     "amount": amount_fen,
                     "metadata": {"refund_id": str(refund_id)},
                 },
-                {"idempotency_key": f"refund-{refund_id}"},
+                {"idempotency_key": idempotency_key or f"refund-{refund_id}"},
             ),
         )
         return _refund(obj)

@@ -28,12 +28,11 @@ from app.integrations.stripe import PaymentProviderUnavailable, StripeGateway
 from app.models import MerchantOrder, MerchantOrderStatus, Order, OrderStatus, Refund, RefundStatus
 from app.orders.lifecycle import auto_complete_one
 from app.payments.service import cancel_order
-from app.refunds.service import settle_with_provider
+from app.refunds.provider import settle_with_provider
 
 logger = logging.getLogger("shanhai.jobs")
 
 BATCH = 500  # at most this many units per job per run; the next run takes the rest
-REFUND_RETRY_AFTER = timedelta(minutes=1)
 
 
 @dataclass
@@ -122,20 +121,22 @@ async def complete_shipped(ctx: JobContext) -> int:
 
 
 async def retry_refunds(ctx: JobContext) -> int:
-    """Send again the approved refunds the provider has not confirmed."""
+    """Send again the Stripe refunds not yet confirmed (`approved`) or refused (`failed`) whose
+    `next_attempt_at` has come: backoff of 1, 2, 4 … minutes up to 6 hours, for at most
+    `AUTOMATIC_ATTEMPTS` attempts. Bank refunds wait for an admin's `mark-paid`."""
 
     def due() -> Select[uuid.UUID]:
         return (
             select(Refund.id)
             .where(
-                Refund.status == RefundStatus.approved,
-                Refund.updated_at <= utcnow() - REFUND_RETRY_AFTER,
+                Refund.status.in_([RefundStatus.approved, RefundStatus.failed]),
+                Refund.next_attempt_at <= utcnow(),
             )
-            .order_by(Refund.updated_at)
+            .order_by(Refund.next_attempt_at)
         )
 
     async def work(session: AsyncSession, refund_id: uuid.UUID) -> bool:
-        refund = await settle_with_provider(session, ctx.gateway, refund_id)
+        refund = await settle_with_provider(session, ctx.gateway, refund_id, retry_failed=True)
         return refund.status == RefundStatus.succeeded
 
     return await _each(ctx, "refund_retries", due, work)

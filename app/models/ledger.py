@@ -28,7 +28,8 @@ class LedgerAccount(enum.StrEnum):
     platform_commission = "platform_commission"
     """Commission earned (negative: income)."""
     refunds_in_transit = "refunds_in_transit"
-    """Refunds approved but not yet confirmed by the provider."""
+    """Refunds approved and owed to buyers, not yet paid (on their way at Stripe, refused by it
+    and awaiting a retry, or awaiting an admin's bank transfer)."""
     payouts = "payouts"
     """Money paid out to merchants."""
 
@@ -48,7 +49,8 @@ class LedgerKind(enum.StrEnum):
     refund_paid = "refund_paid"
     """A refund paid out to the buyer (provider confirmed, or a bank transfer recorded)."""
     refund_failed = "refund_failed"
-    """A refund the provider refused."""
+    """No longer posted: a refund the provider refuses stays owed to the buyer. Kept for the
+    entries of refunds that failed before that rule (their approval was reversed)."""
     late_payment_captured = "late_payment_captured"
     """A payment for an order already cancelled, owed back to the buyer in full."""
 

@@ -69,8 +69,9 @@ class Payment(IdMixin, TimestampMixin, Base):
     client_secret: Mapped[str | None] = mapped_column(String(255))
     reference: Mapped[str | None] = mapped_column(String(40), unique=True)
     """Bank transfers: the reference the buyer writes on the transfer."""
-    bank_reference: Mapped[str | None] = mapped_column(String(100))
-    """Bank transfers: the bank's reference recorded by the admin who confirmed it."""
+    bank_reference: Mapped[str | None] = mapped_column(String(100), unique=True)
+    """Bank transfers: the bank's reference recorded by the admin who confirmed it. Unique: one
+    incoming transfer confirms one payment."""
     confirmed_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="RESTRICT")
     )
@@ -80,7 +81,10 @@ class Payment(IdMixin, TimestampMixin, Base):
 
 class Refund(IdMixin, TimestampMixin, Base):
     __tablename__ = "refunds"
-    __table_args__ = (CheckConstraint("amount_fen > 0", name="amount_positive"),)
+    __table_args__ = (
+        CheckConstraint("amount_fen > 0", name="amount_positive"),
+        Index("ix_refunds_status_next_attempt_at", "status", "next_attempt_at"),
+    )
 
     order_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("orders.id", ondelete="RESTRICT"), index=True
@@ -96,7 +100,8 @@ class Refund(IdMixin, TimestampMixin, Base):
     status: Mapped[RefundStatus] = mapped_column(
         str_enum(RefundStatus, "refund_status"), default=RefundStatus.requested
     )
-    """requested → approved → succeeded | failed; requested → rejected."""
+    """requested → approved → succeeded | failed; requested → rejected; failed → approved (a
+    retry) or succeeded (paid by bank). `approved` and `failed` are both owed to the buyer."""
     amount_fen: Mapped[int] = mapped_column(BigInt)
     """Money to return: the refunded lines' unit price × quantity."""
     reason: Mapped[str] = mapped_column(String(500))
@@ -109,9 +114,19 @@ class Refund(IdMixin, TimestampMixin, Base):
     )
     decided_at: Mapped[datetime | None]
     provider_reference: Mapped[str | None] = mapped_column(String(255), unique=True)
-    """The Stripe refund id, or the bank refund's reference."""
+    """The Stripe refund id (of the latest attempt)."""
+    bank_reference: Mapped[str | None] = mapped_column(String(100), unique=True)
+    """The bank's reference of the outgoing transfer an admin recorded (`mark-paid`). Unique:
+    one transfer pays one refund."""
     succeeded_at: Mapped[datetime | None]
     failure_message: Mapped[str | None] = mapped_column(String(500))
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    """How many times the provider was asked (requests that reached it or not)."""
+    refusals: Mapped[int] = mapped_column(default=0, server_default="0")
+    """How many times the provider refused. Part of the idempotency key: a retry after a refusal
+    is a new request (`refund-<id>-<refusals>`), a retry after silence replays the same one."""
+    next_attempt_at: Mapped[datetime | None]
+    """When the jobs try the provider again (backoff); null: the jobs leave it to an admin."""
 
 
 class RefundLine(IdMixin, Base):
@@ -141,3 +156,5 @@ class StripeEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(PortableJSON)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None]
+    rejected_reason: Mapped[str | None] = mapped_column(String(500))
+    """Why the event was not applied (e.g. the intent's amount is not the payment's)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.core.errors import AppError, Conflict, NotFound
+from app.core.money import AmountTooLarge
 
 
 class OrderNotFound(NotFound):
@@ -36,3 +37,10 @@ class InvalidOrderLine(AppError):
 
 class TooManyUnpaidOrders(Conflict):
     code = "too_many_unpaid_orders"
+
+
+class OrderTotalTooLarge(AmountTooLarge):
+    """A line total or the order total beyond `MAX_ORDER_TOTAL_FEN`: 422, `loc` names the
+    quantity of the line that crosses it."""
+
+    code = "order_total_too_large"

@@ -78,6 +78,12 @@ class PaymentSummary(BaseModel):
     provider: PaymentMethod
     status: PaymentStatus
     amount_fen: int
+    reference: str | None = Field(
+        default=None, description="Bank transfers: the reference the buyer writes on it."
+    )
+    bank_reference: str | None = Field(
+        default=None, description="Bank transfers: the bank's reference of the transfer received."
+    )
     created_at: datetime
     succeeded_at: datetime | None
 

@@ -40,6 +40,7 @@ from app.orders.errors import (
     InsufficientStock,
     InvalidOrderLine,
     OrderNotFound,
+    OrderTotalTooLarge,
     ProductUnavailable,
 )
 from app.orders.schemas import (
@@ -127,6 +128,29 @@ async def _refusal(db: Statements, product_id: uuid.UUID, quantity: int) -> AppE
     )
 
 
+def _too_large(
+    data: OrderCreate, products: dict[uuid.UUID, dict[str, Any]], ceiling: int
+) -> AppError:
+    """The error naming the line (in the buyer's order) at which the total passes `ceiling`."""
+    total = 0
+    seen: set[uuid.UUID] = set()
+    crossing = len(data.lines) - 1
+    for index, line in enumerate(data.lines):
+        if line.product_id in seen:
+            continue  # merged with its first line
+        seen.add(line.product_id)
+        quantity = sum(x.quantity for x in data.lines if x.product_id == line.product_id)
+        total += products[line.product_id]["price_fen"] * quantity
+        if total > ceiling:
+            crossing = index
+            break
+    return OrderTotalTooLarge(
+        f"An order may come to at most {ceiling} fen; this one comes to more.",
+        loc=["body", "lines", crossing, "quantity"],
+        limit=ceiling,
+    )
+
+
 async def place_order(
     session: AsyncSession, buyer: User, data: OrderCreate, settings: Settings
 ) -> OrderRead:
@@ -208,6 +232,9 @@ def _build(
         merchant_rows.append(merchant_row)
         parts.append(_merchant_order_read(merchant_row, lines))
     total = sum(row["subtotal_fen"] for row in merchant_rows)
+
+    if total > settings.max_order_total_fen:  # no round trip: the reserved stock rolls back
+        raise _too_large(data, products, settings.max_order_total_fen)
     expires_at = now + timedelta(minutes=settings.payment_timeout_minutes)
     order_row = _order_row(order_id, number, buyer, data, total, expires_at, now)
     read = OrderRead(
@@ -401,6 +428,8 @@ async def _load_parts(session: AsyncSession, order_ids: list[uuid.UUID]) -> _Ord
                 provider=payment.provider,
                 status=payment.status,
                 amount_fen=payment.amount_fen,
+                reference=payment.reference,
+                bank_reference=payment.bank_reference,
                 created_at=payment.created_at,
                 succeeded_at=payment.succeeded_at,
             )

@@ -15,3 +15,9 @@ class OrderNotPayable(Conflict):
 
 class AmountMismatch(Conflict):
     code = "amount_mismatch"
+
+
+class BankReferenceUsed(Conflict):
+    """One bank transfer confirms one payment, and one outgoing transfer pays one refund."""
+
+    code = "bank_reference_used"

@@ -36,9 +36,15 @@ class PaymentRead(BaseModel):
     currency: Literal["CNY"] = "CNY"
     client_secret: str | None = None
     provider_reference: str | None = None
-    reference: str | None = None
+    reference: str | None = Field(
+        default=None, description="Bank transfers: the reference the buyer writes on it."
+    )
     instructions: BankTransferInstructions | None = None
-    bank_reference: str | None = None
+    bank_reference: str | None = Field(
+        default=None,
+        description="Bank transfers: the bank's reference of the transfer an admin confirmed "
+        "(unique: one transfer confirms one payment); compare it with `reference`.",
+    )
     created_at: datetime
     succeeded_at: datetime | None = None
 

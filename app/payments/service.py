@@ -12,6 +12,7 @@ import secrets
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
@@ -39,9 +40,15 @@ from app.models import (
 from app.orders.errors import InvalidTransition
 from app.orders.lifecycle import cancel_order_in_db, lock_order, mark_paid
 from app.orders.service import get_visible_order
-from app.payments.errors import AmountMismatch, OrderNotPayable, PaymentNotFound
+from app.payments.errors import (
+    AmountMismatch,
+    BankReferenceUsed,
+    OrderNotPayable,
+    PaymentNotFound,
+)
 from app.payments.schemas import BankTransferConfirm, BankTransferInstructions, PaymentRead
-from app.refunds.service import apply_refund, refund_whole_payment, settle_with_provider
+from app.refunds.provider import settle_with_provider
+from app.refunds.service import apply_refund, refund_whole_payment
 
 logger = logging.getLogger("shanhai.payments")
 
@@ -146,8 +153,10 @@ async def confirm_bank_transfer(
     data: BankTransferConfirm,
     settings: Settings,
 ) -> PaymentRead:
-    """An admin records a received bank transfer. The amount must be the order total. A transfer
-    for an order cancelled meanwhile is recorded and refunded in full."""
+    """An admin records a received bank transfer. The amount must be the order total, and the
+    bank's reference must not have confirmed another payment (`409 bank_reference_used`, also
+    between two concurrent confirmations: a unique index). A transfer for an order cancelled
+    meanwhile is recorded and its refund awaits the admin's transfer back (`mark-paid`)."""
     payment = await session.get(Payment, payment_id)
     if payment is None:
         raise PaymentNotFound("No such payment.")
@@ -162,11 +171,23 @@ async def confirm_bank_transfer(
             f"The order total is {payment.amount_fen} fen, not {data.amount_fen}.",
             extra={"expected_amount_fen": payment.amount_fen},
         )
+    used = await session.scalar(
+        select(Payment.id).where(Payment.bank_reference == data.bank_reference)
+    )
+    if used is not None:
+        raise BankReferenceUsed(
+            "This bank transfer already confirmed another payment.",
+            extra={"payment_id": str(used)},
+        )
     payment.status = PaymentStatus.succeeded
     payment.succeeded_at = utcnow()
     payment.bank_reference = data.bank_reference
     payment.confirmed_by = admin.id
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:  # a concurrent confirmation with the same reference won
+        raise BankReferenceUsed("This bank transfer already confirmed another payment.") from None
     paid = await mark_paid(session, order, payment, settings)
     late_refund: Refund | None = None
     if not paid:
@@ -183,6 +204,7 @@ async def confirm_bank_transfer(
             "order_id": str(order.id),
             "amount_fen": data.amount_fen,
             "bank_reference": data.bank_reference,
+            "reference": payment.reference,
             "refunded_in_full": not paid,
         },
     )

@@ -4,7 +4,9 @@ Events may arrive late, twice or out of order. Each event id is inserted into `s
 the same transaction as its effects, so it takes effect once (a concurrent duplicate waits on the
 unique id and then sees it). Payment intents and accounts are re-read from Stripe before any
 lock is taken, and we act on their current state, not on the event's snapshot: a stale
-`payment_failed` after a success changes nothing.
+`payment_failed` after a success changes nothing. A succeeded intent marks a payment paid only if
+its amount and currency are the payment's; otherwise the event is recorded as not applied
+(`stripe_events.rejected_reason`), audited (`payment.provider_mismatch`) and logged at error level.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.service import record
 from app.core.config import Settings
+from app.core.money import CURRENCY
 from app.core.time import utcnow
 from app.integrations.stripe import (
     ConnectedAccount,
@@ -36,11 +40,8 @@ from app.models import (
     StripeEvent,
 )
 from app.orders.lifecycle import lock_order, mark_paid
-from app.refunds.service import (
-    apply_provider_refund_status,
-    refund_whole_payment,
-    settle_with_provider,
-)
+from app.refunds.provider import apply_provider_refund_status, settle_with_provider
+from app.refunds.service import refund_whole_payment
 
 logger = logging.getLogger("shanhai.webhooks")
 
@@ -84,7 +85,7 @@ async def handle_stripe_event(
 
     late_refund: uuid.UUID | None = None
     if intent is not None:
-        late_refund = await _apply_intent(session, intent, obj, settings)
+        late_refund = await _apply_intent(session, event_id, intent, obj, settings)
     elif account is not None:
         await session.execute(
             update(Merchant)
@@ -148,22 +149,82 @@ async def _current_refunds(
     return refunds
 
 
-async def _apply_intent(
-    session: AsyncSession, intent: Intent, obj: dict[str, Any], settings: Settings
-) -> uuid.UUID | None:
+async def _find_payment(session: AsyncSession, intent: Intent) -> tuple[Payment | None, str | None]:
+    """The payment of this intent, and why it must not be applied (None: it may). An intent we
+    never saved is found by the payment id in its metadata (we crashed before saving it), and
+    bound only to a payment that has no other intent."""
     payment = await session.scalar(select(Payment).where(Payment.provider_reference == intent.id))
-    if payment is None and intent.metadata.get("payment_id"):
-        try:
-            payment_id = uuid.UUID(intent.metadata["payment_id"])
-        except ValueError:
-            payment_id = None
-        if payment_id is not None:
-            payment = await session.get(Payment, payment_id)
-            if payment is not None and payment.provider_reference is None:
-                payment.provider_reference = intent.id  # we crashed before saving it
+    if payment is not None or not intent.metadata.get("payment_id"):
+        return payment, None
+    try:
+        payment = await session.get(Payment, uuid.UUID(intent.metadata["payment_id"]))
+    except ValueError:
+        return None, None
+    if payment is None:
+        return None, None
+    if payment.provider_reference is not None:
+        return payment, (
+            f"intent {intent.id} names payment {payment.id} in its metadata, which belongs to "
+            f"intent {payment.provider_reference}"
+        )
+    return payment, None
+
+
+def _amount_mismatch(payment: Payment, intent: Intent) -> str | None:
+    if intent.amount == payment.amount_fen and intent.currency.lower() == CURRENCY.lower():
+        return None
+    return (
+        f"intent {intent.id} is for {intent.amount} {intent.currency.upper()}, the payment for "
+        f"{payment.amount_fen} {CURRENCY}"
+    )
+
+
+async def _reject_intent(
+    session: AsyncSession, event_id: str, payment: Payment, intent: Intent, reason: str
+) -> None:
+    """Stripe's word does not match ours: recorded on the stored event, audited and logged at
+    error level (an alert), and not applied."""
+    await session.execute(
+        update(StripeEvent)
+        .where(StripeEvent.id == event_id)
+        .values(rejected_reason=reason[:500])
+        .execution_options(synchronize_session=False)
+    )
+    await record(
+        session,
+        actor_id=None,
+        action="payment.provider_mismatch",
+        subject_type="payment",
+        subject_id=payment.id,
+        detail={
+            "event_id": event_id,
+            "intent": intent.id,
+            "intent_amount": intent.amount,
+            "intent_currency": intent.currency,
+            "payment_amount_fen": payment.amount_fen,
+            "reason": reason,
+        },
+    )
+    logger.error(
+        "stripe event not applied: it does not match our payment",
+        extra={"event_id": event_id, "payment_id": str(payment.id), "reason": reason},
+    )
+
+
+async def _apply_intent(
+    session: AsyncSession, event_id: str, intent: Intent, obj: dict[str, Any], settings: Settings
+) -> uuid.UUID | None:
+    payment, refused = await _find_payment(session, intent)
     if payment is None or payment.provider != PaymentMethod.stripe:
         logger.info("payment intent unknown to us", extra={"intent": intent.id})
         return None
+    if refused is None and (intent.status == "succeeded" or payment.provider_reference is None):
+        refused = _amount_mismatch(payment, intent)
+    if refused is not None:
+        await _reject_intent(session, event_id, payment, intent, refused)
+        return None
+    if payment.provider_reference is None:
+        payment.provider_reference = intent.id  # we crashed before saving it
     order = await lock_order(session, payment.order_id)
     await session.refresh(payment)
     if intent.status == "succeeded":

@@ -35,6 +35,19 @@ class RefundReject(BaseModel):
     reason: Reason
 
 
+BankReference = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    Field(description="The bank's reference of the transfer (unique: one transfer, one use)."),
+]
+
+
+class RefundMarkPaid(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bank_reference: BankReference
+
+
 class RefundLineRead(BaseModel):
     order_line_id: uuid.UUID
     quantity: int
@@ -42,6 +55,10 @@ class RefundLineRead(BaseModel):
 
 
 class RefundRead(BaseModel):
+    """`approved`: owed to the buyer, on its way (Stripe) or awaiting the admin's bank transfer;
+    `failed`: the provider refused, still owed (retried, or paid by bank); `succeeded`: paid.
+    A refund counts against settlement and statistics from its approval, whatever follows."""
+
     id: uuid.UUID
     order_id: uuid.UUID
     merchant_order_id: uuid.UUID | None
@@ -56,6 +73,13 @@ class RefundRead(BaseModel):
     created_at: datetime
     decided_at: datetime | None
     succeeded_at: datetime | None
+    bank_reference: str | None = Field(
+        default=None, description="The outgoing bank transfer's reference, once paid by bank."
+    )
+    attempts: int = Field(default=0, description="Times the payment provider was asked.")
+    next_attempt_at: datetime | None = Field(
+        default=None, description="When the jobs ask the provider again; null: they do not."
+    )
 
     @classmethod
     def from_model(cls, refund: Refund, lines: list[RefundLineRead]) -> RefundRead:
@@ -73,4 +97,7 @@ class RefundRead(BaseModel):
             created_at=refund.created_at,
             decided_at=refund.decided_at,
             succeeded_at=refund.succeeded_at,
+            bank_reference=refund.bank_reference,
+            attempts=refund.attempts,
+            next_attempt_at=refund.next_attempt_at,
         )

@@ -1,19 +1,18 @@
-"""Refunds: asking, deciding, and returning the money through the original payment.
+"""Refunds: asking, deciding, and the approval that makes a refund owed to the buyer.
 
 A refund moves in two steps. Approval (one transaction, under the order lock) takes effect on our
 side: refunded quantities, unshipped units back in stock, the merchant's payable and commission
-reduced, the money moved to `refunds_in_transit`. Then, after that transaction has committed (no
-lock is held across the network), `settle_with_provider` asks Stripe to refund (idempotency key
-from our refund id) or records a bank refund, and the refund becomes `succeeded` (or `failed`,
-which reverses the approval's postings). A refund left `approved` because the provider could not
-be reached is picked up again by the next approval attempt or by the jobs.
+reduced, the money moved to `refunds_in_transit`. Returning the money afterwards (Stripe, or an
+admin's bank transfer) is `app.refunds.provider`. From its approval on, a refund counts for
+settlement and statistics whatever becomes of the payout: `approved`, `failed` and `succeeded`
+are all owed to the buyer, never back to the merchant.
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections import defaultdict
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,11 +21,9 @@ from app.audit.service import record
 from app.core.errors import Forbidden
 from app.core.money import apply_bps
 from app.core.time import utcnow
-from app.integrations.stripe import PaymentProviderError, PaymentProviderUnavailable, StripeGateway
 from app.ledger.service import Leg, post
 from app.models import (
     LedgerAccount,
-    LedgerEntry,
     LedgerKind,
     MerchantOrder,
     MerchantOrderStatus,
@@ -56,9 +53,9 @@ from app.refunds.errors import (
 )
 from app.refunds.schemas import RefundCreate
 
-logger = logging.getLogger("shanhai.refunds")
-
 REFUNDABLE = (OrderStatus.paid, OrderStatus.completed)
+FIRST_RETRY_AFTER = timedelta(minutes=1)
+"""An approved refund is the jobs' once this long has passed without the provider's answer."""
 
 
 async def succeeded_payment(session: AsyncSession, order_id: uuid.UUID) -> Payment | None:
@@ -165,25 +162,44 @@ async def _awaiting_quantities(
     return totals
 
 
+async def refund_merchant_ids(session: AsyncSession, refund: Refund) -> set[uuid.UUID]:
+    """The merchants a refund concerns: its merchant order's, or (a whole-order refund) every
+    merchant of the order."""
+    query = select(MerchantOrder.merchant_id)
+    if refund.merchant_order_id is not None:
+        query = query.where(MerchantOrder.id == refund.merchant_order_id)
+    else:
+        query = query.where(MerchantOrder.order_id == refund.order_id)
+    return set(await session.scalars(query))
+
+
 async def load_refund_for_decision(
-    session: AsyncSession, user: User, refund_id: uuid.UUID
+    session: AsyncSession, user: User, refund_id: uuid.UUID, *, admins_only: bool = False
 ) -> Refund:
-    """The refund, if `user` may decide it: an admin, or a member of the refund's merchant."""
+    """The refund, if `user` may act on it: an admin, or (unless `admins_only`) a member of the
+    refund's merchant.
+
+    API.md's rule: 404 `refund_not_found` for who may not see it (another buyer, a member of
+    another merchant); 403 for who sees it but may not act (the order's buyer, a member of the
+    merchant on an admin's action, an official).
+    """
     refund = await session.get(Refund, refund_id)
     if refund is None:
         raise RefundNotFound("No such refund.")
     if user.role == Role.admin:
         return refund
-    if user.role != Role.merchant:
-        raise Forbidden("Refunds are decided by the merchant or an admin.")
-    mo = (
-        await session.get(MerchantOrder, refund.merchant_order_id)
-        if refund.merchant_order_id
-        else None
-    )
-    if mo is None or mo.merchant_id != user.merchant_id:
-        raise RefundNotFound("No such refund.")
-    return refund
+    if user.role == Role.buyer:
+        order = await session.get(Order, refund.order_id)
+        if order is None or order.buyer_id != user.id:
+            raise RefundNotFound("No such refund.")
+        raise Forbidden("The buyer does not decide its own refund.")
+    if user.role == Role.merchant:
+        if user.merchant_id not in await refund_merchant_ids(session, refund):
+            raise RefundNotFound("No such refund.")
+        if admins_only:
+            raise Forbidden("Only an admin does this.")
+        return refund
+    raise Forbidden("Refunds are decided by the merchant or an admin.")
 
 
 async def apply_refund(
@@ -270,6 +286,8 @@ async def apply_refund(
     order.refunded_fen += refund.amount_fen
     refund.status = RefundStatus.approved
     refund.decided_at = refund.decided_at or now
+    # If the request dies before the provider is asked, the jobs take it from here.
+    refund.next_attempt_at = now + FIRST_RETRY_AFTER
     if order.refunded_fen == order.total_fen and order.status in REFUNDABLE:
         order.status = OrderStatus.refunded
     await session.flush()
@@ -282,7 +300,10 @@ async def approve_refund(session: AsyncSession, user: User, refund_id: uuid.UUID
     order = await lock_order(session, refund.order_id)
     await session.refresh(refund)
     if refund.status == RefundStatus.approved:
-        return refund  # approved before, provider not reached yet: settle again
+        payment = await session.get(Payment, refund.payment_id)
+        if payment is not None and payment.provider == PaymentMethod.stripe:
+            return refund  # approved before, Stripe not reached yet: settle again
+        raise InvalidTransition("This refund is approved; it awaits the bank transfer back.")
     if refund.status != RefundStatus.requested:
         raise InvalidTransition(f"A refund that is {refund.status} cannot be approved.")
     quantities = {
@@ -326,166 +347,6 @@ async def reject_refund(
     return refund
 
 
-async def _mark_succeeded(session: AsyncSession, refund: Refund, reference: str | None) -> None:
-    refund.status = RefundStatus.succeeded
-    refund.succeeded_at = utcnow()
-    if reference:
-        refund.provider_reference = reference
-    await post(
-        session,
-        LedgerKind.refund_paid,
-        [
-            Leg(LedgerAccount.refunds_in_transit, refund.amount_fen),
-            Leg(LedgerAccount.platform_cash, -refund.amount_fen),
-        ],
-        order_id=refund.order_id,
-        payment_id=refund.payment_id,
-        refund_id=refund.id,
-    )
-    await session.flush()
-
-
-async def _mark_failed(session: AsyncSession, refund: Refund, message: str) -> None:
-    """The provider refused: the money stays, so every posting of the approval is reversed and
-    the refunded quantities and amounts are given back (stock already returned stays)."""
-    order = await lock_order(session, refund.order_id)
-    refund.status = RefundStatus.failed
-    refund.failure_message = message[:500]
-    entries = list(
-        await session.scalars(
-            select(LedgerEntry).where(
-                LedgerEntry.refund_id == refund.id,
-                LedgerEntry.kind.in_(
-                    [
-                        LedgerKind.refund_approved,
-                        LedgerKind.commission_adjusted,
-                        LedgerKind.late_payment_captured,
-                    ]
-                ),
-            )
-        )
-    )
-    await post(
-        session,
-        LedgerKind.refund_failed,
-        [
-            Leg(e.account, -e.amount_fen, e.merchant_id, e.merchant_order_id)
-            for e in entries
-            if e.kind != LedgerKind.late_payment_captured
-        ],
-        order_id=refund.order_id,
-        payment_id=refund.payment_id,
-        refund_id=refund.id,
-    )
-    for e in entries:
-        if e.kind == LedgerKind.commission_adjusted and e.account == LedgerAccount.merchant_payable:
-            mo = await session.get(MerchantOrder, e.merchant_order_id)
-            if mo is not None:
-                mo.commission_fen -= e.amount_fen
-        if e.kind == LedgerKind.refund_approved and e.account == LedgerAccount.merchant_payable:
-            mo = await session.get(MerchantOrder, e.merchant_order_id)
-            if mo is not None:
-                mo.refunded_fen -= e.amount_fen
-    for rl in await session.scalars(select(RefundLine).where(RefundLine.refund_id == refund.id)):
-        await session.execute(
-            update(OrderLine)
-            .where(OrderLine.id == rl.order_line_id)
-            .values(refunded_quantity=OrderLine.refunded_quantity - rl.quantity)
-            .execution_options(synchronize_session=False)
-        )
-    if refund.kind != RefundKind.late_payment:
-        order.refunded_fen -= refund.amount_fen
-        if order.status == OrderStatus.refunded:
-            order.status = OrderStatus.paid
-    await session.flush()
-
-
-async def settle_with_provider(
-    session: AsyncSession, gateway: StripeGateway | None, refund_id: uuid.UUID
-) -> Refund:
-    """Return an approved refund's money through its payment; commits before calling out.
-
-    Idempotent: Stripe gets the key `refund-<id>`, and a refund no longer `approved` is left
-    alone. Raises PaymentProviderUnavailable (the refund stays `approved`, to be retried).
-    """
-    await session.commit()  # no lock is held across the network call
-    refund = await session.get(Refund, refund_id, populate_existing=True)
-    if refund is None:
-        raise RefundNotFound("No such refund.")
-    if refund.status != RefundStatus.approved:
-        return refund
-    payment = await session.get(Payment, refund.payment_id)
-    assert payment is not None
-    if payment.provider == PaymentMethod.bank_transfer:
-        await lock_order(session, refund.order_id)
-        await session.refresh(refund)
-        if refund.status == RefundStatus.approved:
-            await _mark_succeeded(session, refund, f"bank-refund-{refund.id.hex[:12]}")
-        return refund
-    if gateway is None or payment.provider_reference is None:
-        raise PaymentProviderUnavailable("Stripe is not configured; the refund will be retried.")
-    try:
-        result = await gateway.create_refund(
-            refund_id=refund.id, intent_id=payment.provider_reference, amount_fen=refund.amount_fen
-        )
-    except PaymentProviderError as exc:
-        await lock_order(session, refund.order_id)
-        await session.refresh(refund)
-        if refund.status == RefundStatus.approved:
-            await _mark_failed(session, refund, exc.detail)
-        return refund
-    await lock_order(session, refund.order_id)
-    await session.refresh(refund)
-    if refund.status != RefundStatus.approved:
-        return refund
-    refund.provider_reference = result.id
-    if result.status == "succeeded":
-        await _mark_succeeded(session, refund, result.id)
-    elif result.status in ("failed", "canceled"):
-        await _mark_failed(session, refund, f"Stripe refund {result.status}")
-    await session.flush()
-    return refund
-
-
-async def apply_provider_refund_status(
-    session: AsyncSession,
-    provider_reference: str,
-    status: str,
-    message: str | None = None,
-    *,
-    refund_id: str | None = None,
-) -> None:
-    """A refund's final status reported by Stripe (charge.refunded / refund events).
-
-    `refund_id` is our id from the Stripe refund's metadata: it finds a refund whose creation
-    reached Stripe while its answer never reached us (we hold no provider reference for it).
-    """
-    refund = await session.scalar(
-        select(Refund).where(Refund.provider_reference == provider_reference)
-    )
-    if refund is None and refund_id:
-        try:
-            ours = await session.get(Refund, uuid.UUID(refund_id))
-        except ValueError:
-            ours = None
-        if ours is not None and ours.provider_reference is None:
-            refund = ours
-    if refund is None:
-        logger.info("refund unknown to us", extra={"provider_reference": provider_reference})
-        return
-    await lock_order(session, refund.order_id)
-    await session.refresh(refund)
-    if refund.status != RefundStatus.approved:
-        return
-    if refund.provider_reference is None:
-        refund.provider_reference = provider_reference
-    if status == "succeeded":
-        await _mark_succeeded(session, refund, None)
-    elif status in ("failed", "canceled"):
-        await _mark_failed(session, refund, message or f"Stripe refund {status}")
-    await session.flush()
-
-
 async def refund_whole_payment(
     session: AsyncSession, order: Order, payment: Payment, reason: str
 ) -> Refund:
@@ -500,6 +361,7 @@ async def refund_whole_payment(
         amount_fen=payment.amount_fen,
         reason=reason,
         decided_at=utcnow(),
+        next_attempt_at=utcnow() + FIRST_RETRY_AFTER,
     )
     session.add(refund)
     await session.flush()

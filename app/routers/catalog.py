@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 
 from app.accounts.deps import AdminUser, MerchantUser, OptionalUser, require_role
 from app.catalog import queries, service
@@ -22,6 +22,7 @@ from app.catalog.schemas import (
     StockAdjustmentRead,
 )
 from app.core.db import ReadConnection, Session
+from app.core.money import ensure_price_within
 from app.core.openapi import OPTIONAL_AUTH
 from app.core.pagination import Cursor, Limit, Page
 from app.models import ProductStatus, Role, User
@@ -77,11 +78,13 @@ async def list_products(
     },
 )
 async def create_product(
-    body: ProductCreate, user: MerchantUser, session: Session, response: Response
+    request: Request, body: ProductCreate, user: MerchantUser, session: Session, response: Response
 ) -> ProductRead:
     """A member (owner or staff) of a merchant that is not rejected lists a product for its
     merchant. It starts `pending_review` (not on sale until an admin approves it), version 1
-    (`ETag: "1"`). `description` defaults to empty, `images` to none, `stock` to 0."""
+    (`ETag: "1"`). `description` defaults to empty, `images` to none, `stock` to 0. A
+    `price_fen` above `MAX_ORDER_TOTAL_FEN` is a 422 naming it."""
+    ensure_price_within(body.price_fen, request.app.state.settings.max_order_total_fen)
     product = await service.create_product(session, user, body)
     response.headers["Location"] = f"/api/v1/products/{product.id}"
     return _etag(response, product)
@@ -116,6 +119,7 @@ async def get_product(
     },
 )
 async def update_product(
+    request: Request,
     product_id: ProductId,
     body: ProductUpdate,
     user: MerchantUser,
@@ -136,7 +140,8 @@ async def update_product(
     `certification` sends an `active` or `inactive` product back to `pending_review` (it needs a
     new review before it is on sale again). A price change affects new orders only. An empty
     body changes nothing. Another merchant's member gets 404 for a product not on sale, 403 for
-    one on sale."""
+    one on sale. A `price_fen` above `MAX_ORDER_TOTAL_FEN` is a 422 naming it."""
+    ensure_price_within(body.price_fen, request.app.state.settings.max_order_total_fen)
     condition = IfMatch(if_match) if if_match is not None else None
     return _etag(response, await service.update_product(session, user, product_id, body, condition))
 

@@ -70,8 +70,9 @@ async def create_payment(
         **AUTH_RESPONSES,
         404: {"description": "`payment_not_found`."},
         409: {
-            "description": "`amount_mismatch` (not the order total) or `invalid_transition` "
-            "(not an open bank transfer)."
+            "description": "`amount_mismatch` (not the order total), `bank_reference_used` "
+            "(that transfer confirmed another payment) or `invalid_transition` (not an open "
+            "bank transfer)."
         },
     },
 )
@@ -82,8 +83,10 @@ async def confirm_bank_transfer(
     session: Session,
     admin: AdminUser,
 ) -> PaymentRead:
-    """An admin records a received bank transfer (`amount_fen` must equal the order total). A
-    transfer that arrives after the order was cancelled is recorded and refunded in full."""
+    """An admin records a received bank transfer (`amount_fen` must equal the order total;
+    `bank_reference` is the bank's reference of that transfer, and one transfer confirms one
+    payment). The answer shows the buyer's `reference` beside it. A transfer that arrives after
+    the order was cancelled is recorded and owed back in full (a refund awaiting `mark-paid`)."""
     return await service.confirm_bank_transfer(
         session, request.app.state.stripe, admin, payment_id, body, request.app.state.settings
     )

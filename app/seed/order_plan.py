@@ -454,6 +454,11 @@ def _refunds(plans: list[OrderPlan], now: datetime, rng: random.Random) -> None:
             plan.refund_reason = rng.choice(_FULL_REASONS)
         if plan.fate != Fate.refund_rejected:
             plan.refund_settled = plan.refund_decided + timedelta(minutes=rng.randint(1, 10))
+    # Bank refunds are paid when the admin records the transfer: the latest partial refund is
+    # still awaiting it (approved, its money in refunds_in_transit).
+    partial = [p for p in plans if p.fate == Fate.partly_refunded and p.refund_decided]
+    if partial:
+        max(partial, key=lambda p: p.refund_decided or now).refund_settled = None
 
 
 def _recent(

@@ -45,8 +45,9 @@ from app.orders.schemas import OrderCreate, OrderLineCreate, OrderRead, Shipping
 from app.orders.service import place_order
 from app.payments.schemas import BankTransferConfirm
 from app.payments.service import buyer_cancel, cancel_order, confirm_bank_transfer, open_payment
+from app.refunds.provider import mark_refund_paid, settle_with_provider
 from app.refunds.schemas import RefundCreate, RefundLineCreate
-from app.refunds.service import approve_refund, reject_refund, request_refund, settle_with_provider
+from app.refunds.service import approve_refund, reject_refund, request_refund
 from app.seed.order_plan import (
     BUYERS,
     REJECT_REASON,
@@ -286,8 +287,8 @@ async def _play_one(
                 await auto_complete_one(session, mo.id)
             else:
                 await confirm_receipt(session, buyer, mo.id)
-    refunds = await _play_refunds(session, plan, order, buyer, owners)
-    refunds += await _cancellation_refund(session, plan, order.id)
+    refunds = await _play_refunds(session, plan, order, buyer, admin, owners)
+    refunds += await _cancellation_refund(session, plan, admin, order.id)
     backdating.add(settings, plan, order, payment_id, refunds)
 
 
@@ -304,6 +305,7 @@ async def _play_refunds(
     plan: OrderPlan,
     order: OrderRead,
     buyer: User,
+    admin: User,
     owners: dict[uuid.UUID, User],
 ) -> list[_RefundTimes]:
     if plan.refund_requested is None:
@@ -332,6 +334,8 @@ async def _play_refunds(
         elif plan.fate != Fate.refund_requested:
             await approve_refund(session, owner, refund.id)
             await settle_with_provider(session, None, refund.id)
+            if plan.refund_settled is not None:  # else awaiting the admin's transfer
+                await _pay_back(session, admin, refund.id, plan.refund_settled + step)
         done.append(
             _RefundTimes(
                 refund.id,
@@ -485,8 +489,14 @@ def _entries(keys: list[str], kinds: list[str]) -> Update:
     )
 
 
+async def _pay_back(session: AsyncSession, admin: User, refund_id: uuid.UUID, at: datetime) -> None:
+    """The demo admin records the bank transfer that paid a bank refund back."""
+    reference = f"HZR{local_time(at):%Y%m%d}{refund_id.hex[:8].upper()}"
+    await mark_refund_paid(session, admin, refund_id, reference)
+
+
 async def _cancellation_refund(
-    session: AsyncSession, plan: OrderPlan, order_id: uuid.UUID
+    session: AsyncSession, plan: OrderPlan, admin: User, order_id: uuid.UUID
 ) -> list[_RefundTimes]:
     """The full refund of a paid order the buyer cancelled, dated at the cancellation."""
     if plan.cancelled is None or plan.paid is None:
@@ -497,4 +507,5 @@ async def _cancellation_refund(
     if refund_id is None:
         return []
     settled = plan.cancelled + timedelta(minutes=1)
+    await _pay_back(session, admin, refund_id, settled)
     return [_RefundTimes(refund_id, plan.cancelled, plan.cancelled, settled)]

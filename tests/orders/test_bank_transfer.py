@@ -269,7 +269,7 @@ async def test_a_transfer_for_an_order_cancelled_meanwhile_is_refunded_in_full(
     assert stored["status"] == "cancelled"
     assert {mo["status"] for mo in stored["merchant_orders"]} == {"cancelled"}
     assert [(f["kind"], f["status"], f["amount_fen"]) for f in stored["refunds"]] == [
-        ("late_payment", "succeeded", 30000)
+        ("late_payment", "approved", 30000)  # owed back; paid when the admin sends it
     ]
     # Stock went back once, with the cancellation.
     assert await stock_of(session, cast["p1"]) == 10
@@ -278,6 +278,15 @@ async def test_a_transfer_for_an_order_cancelled_meanwhile_is_refunded_in_full(
         client, app, cast["admin"], "payment.confirmed", payment["payment_id"]
     )
     assert events[0]["detail"]["refunded_in_full"] is True
+    balances = await balances_by_account(client, app, cast["admin"])
+    assert balances[("platform_cash", None)] == 30000
+    assert balances[("refunds_in_transit", None)] == -30000
+    r = await client.post(
+        f"{API}/refunds/{stored['refunds'][0]['id']}/mark-paid",
+        json={"bank_reference": "BACK-1"},
+        headers=auth(app, cast["admin"]),
+    )
+    assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text
     balances = await balances_by_account(client, app, cast["admin"])
     assert balances.get(("platform_cash", None), 0) == 0
     assert balances.get(("refunds_in_transit", None), 0) == 0

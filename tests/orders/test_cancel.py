@@ -15,6 +15,7 @@ from tests.fixtures.orders import (
     get_order,
     open_payment,
     part_of,
+    pay_back,
     pay_by_bank,
     place_two_lines,
     ship,
@@ -60,12 +61,16 @@ async def test_cancelling_a_paid_order_refunds_it_in_full(client, app, session, 
     assert cancelled["status"] == "cancelled"
     assert {mo["status"] for mo in cancelled["merchant_orders"]} == {"cancelled"}
     assert [(f["kind"], f["status"], f["amount_fen"]) for f in cancelled["refunds"]] == [
-        ("cancellation", "succeeded", 30000)
+        ("cancellation", "approved", 30000)  # owed back until the admin pays it
     ]
     assert cancelled["refunded_fen"] == 30000
     assert cancelled["payments"][0]["status"] == "succeeded"
     assert await stock_of(session, cast["p1"]) == 10
     assert await stock_of(session, cast["p2"]) == 5
+    balances = await balances_by_account(client, app, cast["admin"])
+    assert balances[("refunds_in_transit", None)] == -30000
+    assert balances[("merchant_payable", str(cast["m1"].id))] == 0
+    await pay_back(client, app, cast["admin"], cancelled["refunds"][0]["id"])
 
     balances = await balances_by_account(client, app, cast["admin"])
     assert balances[("platform_cash", None)] == 0
@@ -89,16 +94,20 @@ async def test_a_paid_order_with_a_partial_refund_refunds_the_rest(client, app, 
     r = await client.post(
         f"{API}/refunds/{r.json()['id']}/approve", headers=auth(app, cast["owner1"])
     )
-    assert r.json()["status"] == "succeeded"
+    assert r.json()["status"] == "approved"
+    await pay_back(client, app, cast["admin"], r.json()["id"])
     assert await stock_of(session, cast["p1"]) == 9
 
     r = await _cancel(client, app, cast["buyer"], order["id"])
     assert r.status_code == 200, r.text
     refunds = sorted((f["kind"], f["amount_fen"], f["status"]) for f in r.json()["refunds"])
     assert refunds == [
-        ("cancellation", 30000 - 4500, "succeeded"),
+        ("cancellation", 30000 - 4500, "approved"),
         ("requested", 4500, "succeeded"),
     ]
+    for refund in r.json()["refunds"]:
+        if refund["status"] == "approved":
+            await pay_back(client, app, cast["admin"], refund["id"])
     assert r.json()["refunded_fen"] == 30000
     assert await stock_of(session, cast["p1"]) == 10
     balances = await balances_by_account(client, app, cast["admin"])
@@ -128,7 +137,8 @@ async def test_a_pending_refund_request_is_closed_by_the_cancellation(client, ap
     stored = await get_order(client, app, cast["buyer"], order["id"])
     assert stored["refunded_fen"] == 30000
     balances = await balances_by_account(client, app, cast["admin"])
-    assert balances[("platform_cash", None)] == 0
+    assert balances[("refunds_in_transit", None)] == -30000  # owed once, awaiting the transfer
+    assert balances[("platform_cash", None)] == 30000
 
 
 async def test_nothing_is_cancelled_once_a_part_has_shipped(client, app, session, cast):

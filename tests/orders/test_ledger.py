@@ -13,6 +13,7 @@ from tests.fixtures.orders import (
     balances_by_account,
     get_order,
     part_of,
+    pay_back,
     pay_by_bank,
     place,
     ship,
@@ -63,7 +64,8 @@ async def test_a_merchants_payable_is_subtotal_less_refunds_less_commission(
         client, app, buyer, order, [(part_of(order, m1)["lines"][0]["id"], 1)]
     )
     r = await client.post(f"{API}/refunds/{refund['id']}/approve", headers=auth(app, owner1))
-    assert r.json()["status"] == "succeeded"
+    assert r.json()["status"] == "approved"
+    await pay_back(client, app, admin, refund["id"])
 
     stored = await get_order(client, app, buyer, order["id"])
     mo1, mo2 = part_of(stored, m1), part_of(stored, m2)
@@ -112,6 +114,7 @@ async def test_a_full_cancellation_with_commission_leaves_nothing_owed(app_with,
         f"{API}/orders/{order['id']}/cancel", headers=auth(other_app, buyer)
     )
     assert r.status_code == 200, r.text
+    await pay_back(other_client, other_app, admin, r.json()["refunds"][0]["id"])
 
     balances = await balances_by_account(other_client, other_app, admin)
     assert {k: v for k, v in balances.items() if v != 0} == {}

@@ -17,6 +17,7 @@ from tests.fixtures.orders import (
     idem,
     make_staff,
     part_of,
+    pay_back,
     pay_by_bank,
     place,
     ship,
@@ -188,8 +189,9 @@ async def test_approval_returns_unshipped_units_to_stock(client, app, session, p
     r = await _decide(client, app, paid["staff1"], refund["id"], "approve", json={})
     assert r.status_code == 200, r.text
     approved = r.json()
-    assert approved["status"] == "succeeded"
-    assert approved["decided_at"] is not None and approved["succeeded_at"] is not None
+    assert approved["status"] == "approved"  # a bank refund: paid when the admin sends it
+    assert approved["decided_at"] is not None and approved["succeeded_at"] is None
+    await pay_back(client, app, paid["admin"], refund["id"])
     assert await stock_of(session, paid["p1"]) == 9
     order = await get_order(client, app, paid["buyer"], paid["order"]["id"])
     assert order["status"] == "paid"
@@ -214,7 +216,7 @@ async def test_shipped_units_do_not_return_to_stock(client, app, session, paid):
     refund = await ask_refund(client, app, paid["buyer"], paid["order"], [(paid["l1"], 2)])
     r = await _decide(client, app, paid["owner1"], refund["id"], "approve")
     assert r.status_code == 200
-    assert r.json()["status"] == "succeeded"
+    assert r.json()["status"] == "approved"
     assert await stock_of(session, paid["p1"]) == 8
     order = await get_order(client, app, paid["buyer"], paid["order"]["id"])
     assert part_of(order, paid["m1"])["status"] == "shipped"
@@ -229,7 +231,7 @@ async def test_a_completed_order_can_still_be_refunded(client, app, session, pai
         assert r.status_code == 200
     refund = await ask_refund(client, app, paid["buyer"], paid["order"], [(paid["l2"], 1)])
     r = await _decide(client, app, paid["owner2"], refund["id"], "approve")
-    assert r.json()["status"] == "succeeded"
+    assert r.json()["status"] == "approved"
     order = await get_order(client, app, paid["buyer"], paid["order"]["id"])
     assert order["status"] == "completed"
     assert order["refunded_fen"] == 21000
@@ -257,7 +259,7 @@ async def test_an_admin_may_decide(client, app, paid):
     refund = await ask_refund(client, app, paid["buyer"], paid["order"], [(paid["l2"], 1)])
     r = await _decide(client, app, paid["admin"], refund["id"], "approve")
     assert r.status_code == 200
-    assert r.json()["status"] == "succeeded"
+    assert r.json()["status"] == "approved"
 
 
 async def test_a_rejection_moves_nothing(client, app, session, paid):
@@ -338,6 +340,10 @@ async def test_refunding_everything_makes_the_order_refunded(client, app, sessio
         5,
     ]
     balances = await balances_by_account(client, app, paid["admin"])
+    assert balances[("refunds_in_transit", None)] == -order["total_fen"]
+    for refund in (first, second):
+        await pay_back(client, app, paid["admin"], refund["id"])
+    balances = await balances_by_account(client, app, paid["admin"])
     assert balances[("platform_cash", None)] == 0
     assert all(v == 0 for (acct, _), v in balances.items() if acct == "merchant_payable")
     # Nothing is left to ask for, and a refunded order is not cancelled.
@@ -376,7 +382,8 @@ async def test_a_part_refunded_before_shipping_is_cancelled_and_the_rest_complet
     balances = await balances_by_account(client, app, paid["admin"])
     assert balances[("merchant_payable", str(paid["m2"].id))] == 0
     assert balances[("merchant_payable", str(paid["m1"].id))] == -(9000 + 2400)
-    assert balances[("platform_cash", None)] == 9000 + 2400
+    assert balances[("refunds_in_transit", None)] == -21000  # owed until the admin pays it
+    assert balances[("platform_cash", None)] == 9000 + 2400 + 21000
 
 
 async def test_an_unknown_refund_is_404(client, app, paid):

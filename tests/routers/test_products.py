@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from app.core.money import MAX_FEN
+from app.core.money import MAX_FEN, STRIPE_MAX_CNY_FEN
 from app.models import MerchantStatus, Product, ProductStatus
 from tests.fixtures.catalog import (
     audit_events,
@@ -269,11 +269,11 @@ async def test_huge_values_at_the_limits_are_accepted(client, session, app):
     cast = await make_cast(session)
     r = await client.post(
         f"{API}/products",
-        json=product_body(price_fen=MAX_FEN, stock=1_000_000_000, images=[]),
+        json=product_body(price_fen=STRIPE_MAX_CNY_FEN, stock=1_000_000_000, images=[]),
         headers=auth(app, cast.owner),
     )
     assert r.status_code == 201
-    assert (r.json()["price_fen"], r.json()["stock"]) == (MAX_FEN, 1_000_000_000)
+    assert (r.json()["price_fen"], r.json()["stock"]) == (STRIPE_MAX_CNY_FEN, 1_000_000_000)
 
 
 # --- reading one product ----------------------------------------------------------------------
