@@ -126,6 +126,31 @@ def _jsonable_error(err: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _without_optional_branch(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An optional field (`T | None`) that fails reports one error per branch of the union,
+    with the branch's tag in `loc` (`["body", "price_fen", "constrained-int"]` and
+    `["body", "price_fen", "none"]`). The client sent a value, not null: keep what is wrong with
+    it, under the field's own loc."""
+    optional = {
+        tuple(e["loc"][:-1])
+        for e in errors
+        if e["type"] == "none_required" and e["loc"][-1:] == ["none"]
+    }
+    if not optional:
+        return errors
+    kept = []
+    for e in errors:
+        loc = e["loc"]
+        if tuple(loc[:-1]) in optional and loc[-1] == "none":
+            continue
+        for prefix in optional:
+            if len(loc) > len(prefix) and tuple(loc[: len(prefix)]) == prefix:
+                loc = [*prefix, *loc[len(prefix) + 1 :]]
+                break
+        kept.append({**e, "loc": loc})
+    return kept
+
+
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     return problem(
@@ -135,7 +160,7 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [_jsonable_error(e) for e in exc.errors()]
+    errors = _without_optional_branch([_jsonable_error(e) for e in exc.errors()])
     if any(e["type"] == "json_invalid" for e in errors):
         return problem(400, "malformed_json", "The request body is not valid JSON.")
     return problem(
