@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     auto_complete_days: float = Field(default=10, ge=0)
     refund_window_days: float = Field(default=7, ge=0)
     commission_rate_bps: int = Field(default=0, ge=0, le=10_000)
+    # The day the jobs settle, Asia/Shanghai: 1 = Monday … 7 = Sunday (ISO weekday).
+    settlement_weekday: int = Field(default=1, ge=1, le=7)
 
     # Login throttling: failures allowed in the window, per account and per client address.
     login_window_seconds: int = Field(default=900, gt=0)

@@ -23,9 +23,18 @@ from app.models.payment import (
     RefundStatus,
     StripeEvent,
 )
+from app.models.settlement import (
+    AdjustmentKind,
+    PayoutMethod,
+    Settlement,
+    SettlementAdjustment,
+    SettlementLine,
+    SettlementStatus,
+)
 from app.models.user import BuyerType, LoginFailure, MerchantRole, Role, User
 
 __all__ = [
+    "AdjustmentKind",
     "AssistanceClass",
     "AuditEvent",
     "Base",
@@ -49,6 +58,7 @@ __all__ = [
     "Payment",
     "PaymentMethod",
     "PaymentStatus",
+    "PayoutMethod",
     "Product",
     "ProductStatus",
     "Refund",
@@ -56,6 +66,10 @@ __all__ = [
     "RefundLine",
     "RefundStatus",
     "Role",
+    "Settlement",
+    "SettlementAdjustment",
+    "SettlementLine",
+    "SettlementStatus",
     "StockAdjustment",
     "StripeEvent",
     "User",

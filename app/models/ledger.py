@@ -30,7 +30,8 @@ class LedgerAccount(enum.StrEnum):
     refunds_in_transit = "refunds_in_transit"
     """Refunds approved but not yet confirmed by the provider."""
     payouts = "payouts"
-    """Money paid out to merchants."""
+    """Payouts due: statements issued and not yet paid (negative, per merchant). A statement
+    moves its net here from `merchant_payable`; paying it moves it out to `platform_cash`."""
 
 
 class LedgerKind(enum.StrEnum):
@@ -51,6 +52,10 @@ class LedgerKind(enum.StrEnum):
     """A refund the provider refused."""
     late_payment_captured = "late_payment_captured"
     """A payment for an order already cancelled, owed back to the buyer in full."""
+    settlement_issued = "settlement_issued"
+    """A statement's net, moved from the merchant's payable to `payouts` (due to be paid)."""
+    payout_paid = "payout_paid"
+    """A statement paid (bank transfer or Stripe transfer): `payouts` settled from cash."""
 
 
 class LedgerEntry(Base):
