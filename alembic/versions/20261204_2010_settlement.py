@@ -134,7 +134,7 @@ def upgrade() -> None:
         sa.Column("created_at", app.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.CheckConstraint(
-            "kind = 'carried_forward' OR amount_fen = refunds_fen - commission_fen",
+            "kind = 'carried_forward' OR amount_fen = refunds_fen + commission_fen",
             name=op.f("ck_settlement_adjustments_late_refund_amount"),
         ),
         sa.ForeignKeyConstraint(

@@ -129,7 +129,7 @@ class SettlementAdjustment(IdMixin, Base):
     __tablename__ = "settlement_adjustments"
     __table_args__ = (
         CheckConstraint(
-            "kind = 'carried_forward' OR amount_fen = refunds_fen - commission_fen",
+            "kind = 'carried_forward' OR amount_fen = refunds_fen + commission_fen",
             name="late_refund_amount",
         ),
     )
@@ -151,5 +151,6 @@ class SettlementAdjustment(IdMixin, Base):
     commission_fen: Mapped[int] = mapped_column(BigInt, default=0)
     """late_refund: the change in its ledger commission (negative when refunds lowered it)."""
     amount_fen: Mapped[int] = mapped_column(BigInt)
-    """Deducted from the statement: refunds − commission change, or the carried negative net."""
+    """Deducted from the statement: refunds plus the commission change (the commission given
+    back lowers it), or the negative net carried forward."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -201,7 +201,7 @@ async def _drafts(
                 "source_settlement_id": None,
                 "refunds_fen": int(refunds_delta),
                 "commission_fen": int(commission_delta),
-                "amount_fen": int(refunds_delta) - int(commission_delta),
+                "amount_fen": int(refunds_delta) + int(commission_delta),
                 "created_at": now,
             }
         )

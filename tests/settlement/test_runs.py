@@ -11,29 +11,9 @@ from app.core.time import shanghai_today, utcnow
 from app.models import MerchantStatus, Role
 from tests.fixtures.factories import auth, make_merchant, make_user
 from tests.fixtures.orders import API, ask_refund, audit_actions, counts
-from tests.fixtures.settlement import count_settlements, of, run, sold
+from tests.fixtures.settlement import approve, count_settlements, of, run, sell, sold
 
 YESTERDAY = shanghai_today() - timedelta(days=1)
-
-
-async def approve(client, app, admin, refund_id: str) -> None:
-    r = await client.post(f"{API}/refunds/{refund_id}/approve", headers=auth(app, admin))
-    assert r.status_code == 200, r.text
-
-
-async def sell(client, app, session, cast, merchant: str = "m1", quantity: int = 2, days_ago=10):
-    n = merchant[-1]
-    return await sold(
-        client,
-        app,
-        session,
-        buyer=cast["buyer"],
-        admin=cast["admin"],
-        member=cast[f"owner{n}"],
-        product=cast[f"p{n}"],
-        quantity=quantity,
-        completed_at=None if days_ago is None else utcnow() - timedelta(days=days_ago),
-    )
 
 
 async def test_a_run_settles_each_merchant_once_with_its_figures(client, app, session, cast):
