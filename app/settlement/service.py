@@ -21,9 +21,9 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select
+from sqlalchemy import ColumnElement, Table, and_, exists, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.time import SHANGHAI, shanghai_day_end_exclusive, shanghai_day_start
@@ -264,12 +264,14 @@ async def run_settlement(
         rows[-1]["period_end"] = period_end
         lines += [{**line, "settlement_id": statement_id} for line in draft.lines]
         adjustments += [{**a, "settlement_id": statement_id} for a in draft.adjustments]
-    if rows:
-        await session.execute(insert(Settlement), rows)
-    if lines:
-        await session.execute(insert(SettlementLine), lines)
-    if adjustments:
-        await session.execute(insert(SettlementAdjustment), adjustments)
+    # Core inserts of the tables (not the ORM's bulk path): 10,000 lines in a fraction of the time
+    for model, values in (
+        (Settlement, rows),
+        (SettlementLine, lines),
+        (SettlementAdjustment, adjustments),
+    ):
+        if values:
+            await session.execute(insert(cast(Table, model.__table__)), values)
     await _audit_run(session, run_id, period_end, rows, actor_id, now)
     await session.flush()
     return RunResult(run_id, period_end, [row["id"] for row in rows])
@@ -366,7 +368,7 @@ async def _audit_run(
         }
         for row in rows
     ]
-    await session.execute(insert(AuditEvent), events)
+    await session.execute(insert(cast(Table, AuditEvent.__table__)), events)
 
 
 def weekly_period_end(now: datetime, weekday: int) -> date | None:
