@@ -260,3 +260,25 @@ async def test_only_admins_pay(client, app, session, cast, path):
     )
     assert r.status_code == 403
     assert app.state.stripe.transfer_requests == []
+
+
+async def test_payouts_follow_the_account_updated_webhook(client, app, session, cast):
+    """Stripe's signed `account.updated` turns payouts on (and off) for the merchant."""
+    from tests.fixtures.stripe import deliver, event
+
+    statement = await statement_of(client, app, session, cast)
+    account = await connect(session, app, cast["m1"], enabled=False)
+    assert (await pay(client, app, cast["admin"], statement["id"], expect=409))[
+        "code"
+    ] == "payouts_not_enabled"
+
+    app.state.stripe.set_payouts_enabled(account, True)
+    r = await deliver(
+        client,
+        event("account.updated", {"id": account, "object": "account", "payouts_enabled": True}),
+    )
+    assert r.status_code == 200, r.text
+
+    paid = await pay(client, app, cast["admin"], statement["id"])
+    assert paid["status"] == "paid"
+    assert [t["destination"] for t in app.state.stripe.transfer_requests] == [account]

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, event, func, select
 
 from app.core.config import Settings
 from app.core.db import Database
@@ -82,12 +82,21 @@ def ledger_balances() -> Iterator[None]:
     yield
 
 
+def _no_sync_commit(dbapi_connection: Any, _: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET synchronous_commit TO off")
+    cursor.close()
+
+
 class World:
     """One database for every example: the cast stays, everything else is emptied between."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.db = Database(settings.database_url)
+        if not self.db.is_sqlite:
+            # Durability is not under test here: commits need not wait for the disk.
+            event.listen(self.db.engine.sync_engine, "connect", _no_sync_commit)
         self.gateway = FakeConnect("http://127.0.0.1:9")
         self.users: dict[str, uuid.UUID] = {}
         self.merchants: list[uuid.UUID] = []
