@@ -9,6 +9,7 @@ data per example) so that 200 examples run in about a minute on each database.""
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -323,7 +324,7 @@ def test_settlement_conserves_money(settings: Settings) -> None:
         loop.run_until_complete(world.setup())
 
         @hsettings(
-            max_examples=200,
+            max_examples=int(os.environ.get("SETTLEMENT_PROPERTY_EXAMPLES", "200")),
             deadline=None,
             database=None,
             suppress_health_check=[HealthCheck.too_slow],
