@@ -27,6 +27,7 @@ from app.routers import (
     payments,
     payouts,
     refunds,
+    settlements,
     users,
 )
 
@@ -105,5 +106,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(orders.router, prefix=API_PREFIX)
     app.include_router(payments.router, prefix=API_PREFIX)
     app.include_router(refunds.router, prefix=API_PREFIX)
+    app.include_router(settlements.router, prefix=API_PREFIX)
     app.include_router(audit.router, prefix=API_PREFIX)
     return app

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     # The ceiling of a product price, a line total and an order total, in fen: at most Stripe's
     # limit in CNY (so far below 2**63); beyond it is a 422 at the edge.
     max_order_total_fen: int = Field(default=STRIPE_MAX_CNY_FEN, ge=1, le=STRIPE_MAX_CNY_FEN)
+    # The day the jobs settle, Asia/Shanghai: 1 = Monday … 7 = Sunday (ISO weekday).
+    settlement_weekday: int = Field(default=1, ge=1, le=7)
 
     # Login throttling: failures allowed in the window, per account and per client address.
     login_window_seconds: int = Field(default=900, gt=0, le=86_400)

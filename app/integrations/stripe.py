@@ -77,6 +77,11 @@ class Transfer:
     destination: str
 
 
+def transfer_idempotency_key(settlement_id: uuid.UUID) -> str:
+    """The idempotency key of the transfer paying statement `settlement_id`."""
+    return f"transfer-{settlement_id}"
+
+
 def _plain(obj: Any) -> dict[str, Any]:
     to_dict = getattr(obj, "to_dict", None)
     return dict(to_dict()) if callable(to_dict) else dict(obj)
@@ -264,6 +269,8 @@ class StripeGateway:
     async def create_transfer(
         self, *, settlement_id: uuid.UUID, amount_fen: int, destination: str
     ) -> Transfer:
+        """A CNY transfer to a connected account paying one statement; the same statement id
+        always gives the same transfer (Stripe honours the idempotency key)."""
         obj = await self._call(
             "transfers.create",
             self._client.v1.transfers.create_async(
@@ -273,7 +280,7 @@ class StripeGateway:
                     "destination": destination,
                     "metadata": {"settlement_id": str(settlement_id)},
                 },
-                {"idempotency_key": f"transfer-{settlement_id}"},
+                {"idempotency_key": transfer_idempotency_key(settlement_id)},
             ),
         )
         return Transfer(id=str(obj["id"]), amount=int(obj["amount"]), destination=destination)

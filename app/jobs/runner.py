@@ -1,4 +1,5 @@
-"""The scheduled jobs: payment timeouts, automatic completion, refund retries, key purge.
+"""The scheduled jobs: payment timeouts, automatic completion, refund retries, key purge, and
+the weekly settlement run.
 
 Each unit of work (one order, one merchant order, one refund) is a transaction of its own. Jobs
 are safe to run twice and on several machines at once: on PostgreSQL a worker claims a row with
@@ -13,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +30,7 @@ from app.models import MerchantOrder, MerchantOrderStatus, Order, OrderStatus, R
 from app.orders.lifecycle import auto_complete_one
 from app.payments.service import cancel_order
 from app.refunds.provider import settle_with_provider
+from app.settlement.service import run_settlement, weekly_as_of, weekly_period_end
 
 logger = logging.getLogger("shanhai.jobs")
 
@@ -41,6 +43,8 @@ class JobContext:
     settings: Settings
     gateway: StripeGateway | None
     done: dict[str, int] = field(default_factory=dict)
+    clock: Callable[[], datetime] = utcnow
+    """What time it is (the weekly settlement asks; tests move it)."""
 
 
 async def _claim_next(session: AsyncSession, query: Select[uuid.UUID]) -> uuid.UUID | None:
@@ -158,12 +162,35 @@ async def purge_rate_limits(ctx: JobContext) -> int:
     return count
 
 
+async def settle_weekly(ctx: JobContext) -> int:
+    """On `SETTLEMENT_WEEKDAY` (Asia/Shanghai), settle the period ending yesterday, as of the
+    start of today: every run that day, on any machine, sees the same settleable orders, and a
+    merchant settled for the period (by this job or an admin) is left alone. One transaction."""
+    now = ctx.clock()
+    period_end = weekly_period_end(now, ctx.settings.settlement_weekday)
+    count = 0
+    if period_end is not None:
+        async with ctx.db.sessionmaker() as session:
+            result = await run_settlement(
+                session,
+                period_end=period_end,
+                now=weekly_as_of(now),
+                refund_window_days=ctx.settings.refund_window_days,
+                actor_id=None,
+            )
+            await session.commit()
+        count = len(result.settlement_ids)
+    ctx.done["settlement"] = count
+    return count
+
+
 JOBS: list[Callable[[JobContext], Awaitable[int]]] = [
     expire_unpaid_orders,
     complete_shipped,
     retry_refunds,
     purge_idempotency_keys,
     purge_rate_limits,
+    settle_weekly,
 ]
 
 

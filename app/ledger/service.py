@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import LedgerAccount, LedgerEntry, LedgerKind
+
+_entries = cast(Table, LedgerEntry.__table__)  # Core inserts: no ORM bulk machinery per posting
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +46,7 @@ async def post(
     txn_id = uuid.uuid4()
     if legs:
         await session.execute(
-            insert(LedgerEntry),
+            insert(_entries),
             [
                 {
                     "txn_id": txn_id,

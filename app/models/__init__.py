@@ -30,9 +30,18 @@ from app.models.payment import (
     StripeEvent,
 )
 from app.models.ratelimit import RateLimit
+from app.models.settlement import (
+    AdjustmentKind,
+    PayoutMethod,
+    Settlement,
+    SettlementAdjustment,
+    SettlementLine,
+    SettlementStatus,
+)
 from app.models.user import BuyerType, MerchantRole, Role, User
 
 __all__ = [
+    "AdjustmentKind",
     "AssistanceClass",
     "AuditEvent",
     "Base",
@@ -57,6 +66,7 @@ __all__ = [
     "Payment",
     "PaymentMethod",
     "PaymentStatus",
+    "PayoutMethod",
     "Product",
     "ProductStatus",
     "RateLimit",
@@ -65,6 +75,10 @@ __all__ = [
     "RefundLine",
     "RefundStatus",
     "Role",
+    "Settlement",
+    "SettlementAdjustment",
+    "SettlementLine",
+    "SettlementStatus",
     "StockAdjustment",
     "StripeEvent",
     "User",

@@ -31,7 +31,8 @@ class LedgerAccount(enum.StrEnum):
     """Refunds approved and owed to buyers, not yet paid (on their way at Stripe, refused by it
     and awaiting a retry, or awaiting an admin's bank transfer)."""
     payouts = "payouts"
-    """Money paid out to merchants."""
+    """Payouts due: statements issued and not yet paid (negative, per merchant). A statement
+    moves its net here from `merchant_payable`; paying it moves it out to `platform_cash`."""
 
 
 class LedgerKind(enum.StrEnum):
@@ -53,6 +54,10 @@ class LedgerKind(enum.StrEnum):
     entries of refunds that failed before that rule (their approval was reversed)."""
     late_payment_captured = "late_payment_captured"
     """A payment for an order already cancelled, owed back to the buyer in full."""
+    settlement_issued = "settlement_issued"
+    """A statement's net, moved from the merchant's payable to `payouts` (due to be paid)."""
+    payout_paid = "payout_paid"
+    """A statement paid (bank transfer or Stripe transfer): `payouts` settled from cash."""
 
 
 class LedgerEntry(Base):

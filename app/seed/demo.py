@@ -37,9 +37,11 @@ from app.models import (
     Product,
     ProductStatus,
     Role,
+    Settlement,
     User,
 )
 from app.seed.orders import seed_orders
+from app.seed.settlements import seed_settlements
 
 DEMO_PASSWORD = "shanhai-demo-2026"
 """The one password of every demo account (documented; never use the demo data in production)."""
@@ -657,6 +659,12 @@ async def _seed_orders(
     summary.present["orders"] = result.present
     summary.orders_by_status = result.by_status
     summary.merchant_orders_by_status = result.merchant_orders_by_status
+    summary.added["settlements"] = await seed_settlements(
+        session, settings, admin_email=ADMIN_EMAIL, now=utcnow()
+    )
+    summary.present["settlements"] = int(
+        await session.scalar(select(func.count()).select_from(Settlement)) or 0
+    )
 
 
 def _certificate_no(cert: Certificate, number: int) -> str:

@@ -1,0 +1,1 @@
+"""Settlement: runs that issue statements, payouts (bank batch or Stripe Connect), reads."""
