@@ -24,6 +24,7 @@ from app.routers import (
     payments,
     payouts,
     refunds,
+    statistics,
     users,
 )
 
@@ -90,4 +91,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(payments.router, prefix=API_PREFIX)
     app.include_router(refunds.router, prefix=API_PREFIX)
     app.include_router(audit.router, prefix=API_PREFIX)
+    app.include_router(statistics.router, prefix=API_PREFIX)
     return app

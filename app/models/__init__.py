@@ -23,6 +23,7 @@ from app.models.payment import (
     RefundStatus,
     StripeEvent,
 )
+from app.models.statistics import StatsBuyer, StatsCounted, StatsPeriod, StatsTarget
 from app.models.user import BuyerType, LoginFailure, MerchantRole, Role, User
 
 __all__ = [
@@ -56,6 +57,10 @@ __all__ = [
     "RefundLine",
     "RefundStatus",
     "Role",
+    "StatsBuyer",
+    "StatsCounted",
+    "StatsPeriod",
+    "StatsTarget",
     "StockAdjustment",
     "StripeEvent",
     "User",

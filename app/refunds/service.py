@@ -55,6 +55,7 @@ from app.refunds.errors import (
     RefundSpansMerchants,
 )
 from app.refunds.schemas import RefundCreate
+from app.statistics.recording import record_refund, record_refund_reversed
 
 logger = logging.getLogger("shanhai.refunds")
 
@@ -273,6 +274,7 @@ async def apply_refund(
     if order.refunded_fen == order.total_fen and order.status in REFUNDABLE:
         order.status = OrderStatus.refunded
     await session.flush()
+    await record_refund(session, order, quantities)
     await complete_order_if_done(session, order.id)
 
 
@@ -386,7 +388,9 @@ async def _mark_failed(session: AsyncSession, refund: Refund, message: str) -> N
             mo = await session.get(MerchantOrder, e.merchant_order_id)
             if mo is not None:
                 mo.refunded_fen -= e.amount_fen
+    restored: dict[uuid.UUID, int] = defaultdict(int)
     for rl in await session.scalars(select(RefundLine).where(RefundLine.refund_id == refund.id)):
+        restored[rl.order_line_id] += rl.quantity
         await session.execute(
             update(OrderLine)
             .where(OrderLine.id == rl.order_line_id)
@@ -398,6 +402,8 @@ async def _mark_failed(session: AsyncSession, refund: Refund, message: str) -> N
         if order.status == OrderStatus.refunded:
             order.status = OrderStatus.paid
     await session.flush()
+    if restored:
+        await record_refund_reversed(session, order, restored)
 
 
 async def settle_with_provider(
