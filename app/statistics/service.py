@@ -265,7 +265,9 @@ async def _labels(
     if dim is Dimension.buyer_region:
         return labels.REGION_LABELS
     if dim is Dimension.category and keys:
-        return dict((await session.execute(select(Category.slug, Category.name))).tuples().all())
+        return {
+            slug: name for slug, name in await session.execute(select(Category.slug, Category.name))
+        }
     if dim is Dimension.merchant and keys:
         rows = await session.execute(
             select(Merchant.id, Merchant.name).where(Merchant.id.in_(_uuids(keys)))
