@@ -265,9 +265,8 @@ async def _labels(
     if dim is Dimension.buyer_region:
         return labels.REGION_LABELS
     if dim is Dimension.category and keys:
-        return {
-            slug: name for slug, name in await session.execute(select(Category.slug, Category.name))
-        }
+        rows = await session.execute(select(Category.slug, Category.name))
+        return {str(slug): str(name) for slug, name in rows}
     if dim is Dimension.merchant and keys:
         rows = await session.execute(
             select(Merchant.id, Merchant.name).where(Merchant.id.in_(_uuids(keys)))

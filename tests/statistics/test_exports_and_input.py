@@ -64,7 +64,7 @@ async def test_the_xlsx_sums_to_the_api_totals_and_is_an_audit_event(
     assert sum(row[7] for row in body) == 120 + 45  # linked households of both merchants
     notes = " ".join(str(row[0]) for row in values[:header_at])
     assert "2025-01-01" in notes and "统计口径" in notes and "生成时间" in notes
-    actions = [a for a in await session.scalars(select(AuditEvent.action))]
+    actions = list(await session.scalars(select(AuditEvent.action)))
     assert "stats.exported" in actions
 
 

@@ -31,7 +31,7 @@ from app.models import (
     User,
 )
 from tests.fixtures.factories import auth
-from tests.fixtures.orders import API, idem, place
+from tests.fixtures.orders import API, place
 from tests.statistics.conftest import at, buy, refund, shanghai, stats
 
 BUYERS = ("chunan", "hangzhou", "union")
