@@ -1,6 +1,6 @@
 """A year of consumption-assistance sales at real scale, for the statistics benchmark.
 
-    python scripts/gen_stats_dataset.py --database-url sqlite+aiosqlite:///./stats.db --lines 1000000
+    python scripts/gen_stats_dataset.py --database-url sqlite+aiosqlite:///./s.db --lines 1000000
 
 Writes (Core bulk inserts, in batches, with a progress bar) 100 Batang merchants, 500 products
 (some certificates expiring during the year), 50,000 buyers (Chun'an, elsewhere in Hangzhou,
@@ -230,7 +230,7 @@ async def generate(url: str, lines: int, year: int, seed: int = 7) -> dict[str, 
             orders_wanted = n + 2  # stop at the wanted number of lines
     timings["insert_s"] = time.monotonic() - started
     print(
-        f"{made:,} order lines in {n + 1:,} orders by {len(buyers):,} buyers; rebuilding the statistics …",
+        f"{made:,} order lines in {n + 1:,} orders by {len(buyers):,} buyers; rebuilding …",
         flush=True,
     )
     settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
@@ -242,9 +242,7 @@ async def generate(url: str, lines: int, year: int, seed: int = 7) -> dict[str, 
             await rebuild(session, settings.east_region_codes, settings.west_region_codes)
     timings["rebuild_s"] = time.monotonic() - t1
     timings["lines"] = made
-    print(
-        f"inserted in {timings['insert_s']:.0f} s, statistics rebuilt in {timings['rebuild_s']:.0f} s"
-    )
+    print(f"inserted in {timings['insert_s']:.0f} s, rebuilt in {timings['rebuild_s']:.0f} s")
     await engine.dispose()
     return timings
 

@@ -14,11 +14,17 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    Column,
     ColumnElement,
+    FromClause,
     Integer,
+    MetaData,
     Select,
     String,
     Subquery,
+    Table,
+    Uuid,
     case,
     cast,
     delete,
@@ -110,7 +116,7 @@ def period_expr(day: ColumnElement[str], grain: Grain) -> ColumnElement[str]:
     return func.substr(day, 1, 4) + literal("-Q") + cast(quarter, String)
 
 
-def _figures_columns(lines: Subquery, *, buyers: bool) -> list[ColumnElement[Any]]:
+def _figures_columns(lines: FromClause, *, buyers: bool) -> list[ColumnElement[Any]]:
     positive = lines.c.units > 0
     return [
         func.coalesce(func.sum(lines.c.amount), 0).label("amount_fen"),
@@ -124,7 +130,7 @@ def _figures_columns(lines: Subquery, *, buyers: bool) -> list[ColumnElement[Any
     ]
 
 
-def recount_select(lines: Subquery, dim: Dimension, grain: Grain) -> Select[Any]:
+def recount_select(lines: FromClause, dim: Dimension, grain: Grain) -> Select[Any]:
     """Rows as `stats_periods` should hold them for one dimension and grain."""
     period = period_expr(lines.c.day, grain)
     key = lines.c[dim.value]
@@ -152,6 +158,23 @@ async def recount(
     return {str(r[0]): Figures(int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows}
 
 
+def _scratch_table() -> Table:
+    """A temporary table holding the counted lines once, so the 56 groupings of a rebuild each
+    scan a narrow table instead of joining four (plain SQL both databases speak)."""
+    text_columns = [d.value for d in Dimension]
+    return Table(
+        "stats_rebuild_lines",
+        MetaData(),
+        Column("order_id", Uuid),
+        Column("buyer_id", Uuid),
+        Column("day", String(10)),
+        Column("units", BigInteger),
+        Column("amount", BigInteger),
+        *(Column(name, String(64)) for name in text_columns),
+        prefixes=["TEMPORARY"],
+    )
+
+
 async def rebuild(session: AsyncSession, east: Sequence[str], west: Sequence[str]) -> None:
     """Recompute every aggregate from the order lines (after a restore, a migration, or a change
     of the paired counties). Runs in the caller's transaction."""
@@ -171,26 +194,33 @@ async def rebuild(session: AsyncSession, east: Sequence[str], west: Sequence[str
             .where(Order.paid_at.is_not(None), Merchant.region_code.in_(list(west))),
         )
     )
-    lines = counted_lines(east, west)
+    scratch = _scratch_table()
+    conn = await session.connection()
+    await conn.run_sync(lambda c: scratch.create(c))
+    source = counted_lines(east, west)
+    await session.execute(
+        insert(scratch).from_select([c.name for c in scratch.columns], select(source))
+    )
     columns = ["dimension", "grain", "period", "key", "amount_fen", "units", "order_count"]
     for dim in Dimension:
         for grain in Grain:
             await session.execute(
                 insert(StatsPeriod).from_select(
-                    [*columns, "buyer_count"], recount_select(lines, dim, grain)
+                    [*columns, "buyer_count"], recount_select(scratch, dim, grain)
                 )
             )
         for grain in PERIOD_GRAINS:
             await session.execute(
                 insert(StatsBuyer).from_select(
                     ["dimension", "grain", "period", "key", "buyer_id", "orders"],
-                    _membership_select(lines, dim, grain),
+                    _membership_select(scratch, dim, grain),
                 )
             )
+    await conn.run_sync(lambda c: scratch.drop(c))
     await session.flush()
 
 
-def _membership_select(lines: Subquery, dim: Dimension, grain: Grain) -> Select[Any]:
+def _membership_select(lines: FromClause, dim: Dimension, grain: Grain) -> Select[Any]:
     period = period_expr(lines.c.day, grain)
     key = lines.c[dim.value]
     return select(
