@@ -1,4 +1,4 @@
-"""The `shanhai` command: migrate, create-user, seed-demo, jobs, serve."""
+"""The `shanhai` command: migrate, create-user, seed-demo, jobs, stats, serve."""
 
 from __future__ import annotations
 
@@ -121,6 +121,31 @@ async def _jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _stats(args: argparse.Namespace) -> int:
+    """`stats rebuild` recomputes every aggregate; `stats verify` exits 1 on any difference."""
+    from app.statistics.recount import rebuild, verify
+
+    settings = get_settings()
+    db = Database(settings.database_url)
+    try:
+        async with db.sessionmaker() as session:
+            if args.stats_command == "rebuild":
+                await rebuild(session, settings.east_region_codes, settings.west_region_codes)
+                await session.commit()
+                print("statistics rebuilt from the order lines")
+                return 0
+            problems = await verify(session, settings.east_region_codes, settings.west_region_codes)
+    finally:
+        await db.dispose()
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"statistics differ from a recount ({len(problems)} shown)", file=sys.stderr)
+        return 1
+    print("statistics agree with a recount of the order lines")
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -175,6 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = jobs_commands.add_parser("run", help="keep running the jobs")
     run.add_argument("--interval", type=float, default=30.0, help="seconds between runs")
 
+    stats = commands.add_parser("stats", help="consumption-assistance statistics")
+    stats_commands = stats.add_subparsers(dest="stats_command", required=True)
+    stats_commands.add_parser("rebuild", help="recompute every aggregate from the order lines")
+    stats_commands.add_parser("verify", help="compare the aggregates with a recount (exit 1)")
+
     serve = commands.add_parser("serve", help="migrate, then serve the API")
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -210,6 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_seed_demo(args))
     if args.command == "jobs":
         return asyncio.run(_jobs(args))
+    if args.command == "stats":
+        return asyncio.run(_stats(args))
     if args.command == "serve":
         return _serve(args)
     return 2

@@ -28,6 +28,7 @@ from app.routers import (
     payouts,
     refunds,
     settlements,
+    statistics,
     users,
 )
 
@@ -108,4 +109,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(refunds.router, prefix=API_PREFIX)
     app.include_router(settlements.router, prefix=API_PREFIX)
     app.include_router(audit.router, prefix=API_PREFIX)
+    app.include_router(statistics.router, prefix=API_PREFIX)
     return app

@@ -38,6 +38,7 @@ from app.models.settlement import (
     SettlementLine,
     SettlementStatus,
 )
+from app.models.statistics import StatsBuyer, StatsCounted, StatsPeriod, StatsTarget
 from app.models.user import BuyerType, MerchantRole, Role, User
 
 __all__ = [
@@ -79,6 +80,10 @@ __all__ = [
     "SettlementAdjustment",
     "SettlementLine",
     "SettlementStatus",
+    "StatsBuyer",
+    "StatsCounted",
+    "StatsPeriod",
+    "StatsTarget",
     "StockAdjustment",
     "StripeEvent",
     "User",

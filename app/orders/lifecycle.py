@@ -38,6 +38,7 @@ from app.orders.errors import (
     MerchantOrderNotFound,
     OrderNotFound,
 )
+from app.statistics.recording import record_payment
 
 OPEN_ORDER_STATUSES = (OrderStatus.pending_payment, OrderStatus.paid)
 
@@ -115,6 +116,7 @@ async def mark_paid(
             .execution_options(synchronize_session=False)
         )
     await session.flush()
+    await record_payment(session, order, settings.east_region_codes, settings.west_region_codes)
     return True
 
 

@@ -52,6 +52,7 @@ from app.refunds.errors import (
     RefundSpansMerchants,
 )
 from app.refunds.schemas import RefundCreate
+from app.statistics.recording import record_refund
 
 REFUNDABLE = (OrderStatus.paid, OrderStatus.completed)
 FIRST_RETRY_AFTER = timedelta(minutes=1)
@@ -291,6 +292,7 @@ async def apply_refund(
     if order.refunded_fen == order.total_fen and order.status in REFUNDABLE:
         order.status = OrderStatus.refunded
     await session.flush()
+    await record_refund(session, order, quantities)
     await complete_order_if_done(session, order.id)
 
 

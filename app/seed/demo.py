@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings, get_settings
 from app.core.security import hash_password
-from app.core.time import utcnow
+from app.core.time import shanghai_today, utcnow
 from app.merchants.uscc import check_character
 from app.models import (
     AssistanceClass,
@@ -38,10 +38,12 @@ from app.models import (
     ProductStatus,
     Role,
     Settlement,
+    StatsTarget,
     User,
 )
 from app.seed.orders import seed_orders
 from app.seed.settlements import seed_settlements
+from app.statistics.recount import rebuild
 
 DEMO_PASSWORD = "shanhai-demo-2026"
 """The one password of every demo account (documented; never use the demo data in production)."""
@@ -486,9 +488,27 @@ async def seed_demo(
     await _seed_users(session, summary, merchants, password_hash)
     await _seed_products(session, summary, merchants)
     await session.flush()
+    settings = settings or get_settings()
     if orders:
-        await _seed_orders(session, summary, merchants, settings or get_settings())
+        await _seed_orders(session, summary, merchants, settings)
+        # The orders were played now and moved back to their planned moments: recount the
+        # statistics from the lines as they finally stand.
+        await rebuild(session, settings.east_region_codes, settings.west_region_codes)
+    await _seed_targets(session)
     return summary
+
+
+DEMO_TARGETS_FEN = {"purchased_fen": 60_000_000, "helped_sold_fen": 15_000_000}
+"""The demo year's targets: 60 万元 bought by Chun'an, 15 万元 helped to sell."""
+
+
+async def _seed_targets(session: AsyncSession) -> None:
+    """This year's and last year's targets, unless an official has set them already."""
+    this_year = shanghai_today().year
+    for year in (this_year - 1, this_year):
+        if await session.get(StatsTarget, year) is None:
+            session.add(StatsTarget(year=year, **DEMO_TARGETS_FEN))
+    await session.flush()
 
 
 class _PasswordHash:

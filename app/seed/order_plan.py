@@ -266,6 +266,8 @@ def _category_taste(habit: Habit, day: date) -> dict[str, float]:
     taste = dict(_CATEGORY_TASTE[habit])
     if 7 <= day.month <= 9 and "mushrooms" in taste:
         taste["mushrooms"] *= 4 if habit == Habit.individual else 2
+    if 9 <= day.month <= 11 and "fruit" in taste:  # apples are picked in autumn
+        taste["fruit"] *= 2.5
     festive = _days_before(day, SPRING_FESTIVAL, 30) or _days_before(day, MID_AUTUMN, 25)
     if festive and "gift-packs" in taste:
         taste["gift-packs"] *= 3

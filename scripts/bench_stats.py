@@ -1,0 +1,105 @@
+"""Statistics benchmark: every `group_by` over a year, and the year's export by merchant, end to
+end over HTTP against one uvicorn worker, on SQLite and on PostgreSQL.
+
+    python scripts/bench_stats.py --lines 1000000 [--requests 21] [--only sqlite|postgresql]
+
+Each database is created afresh, filled by `scripts/gen_stats_dataset.py` (then the aggregates
+are rebuilt and verified), and queried sequentially (one request at a time: latency, not
+throughput). Prints the median and p95 in milliseconds per query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import benchlib
+from gen_stats_dataset import OFFICIAL_ID, generate
+
+from app.core.migrations import upgrade
+from app.core.security import create_access_token
+from app.statistics.schemas import GroupBy
+
+
+def timed_get(url: str, token: str) -> tuple[float, int]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=60) as resp:
+        resp.read()
+        status = int(resp.status)
+    return (time.perf_counter() - started) * 1000, status
+
+
+def measure(base: str, token: str, year: int, requests: int) -> dict[str, tuple[float, float]]:
+    period = f"from={year}-01-01&to={year}-12-31"
+    queries = {
+        g.value: f"{base}/api/v1/stats/assistance?{period}&group_by={g.value}" for g in GroupBy
+    }
+    queries["export merchant xlsx"] = (
+        f"{base}/api/v1/stats/assistance/export?{period}&group_by=merchant&format=xlsx"
+    )
+    queries["merchant, Feb–Nov (union path)"] = (
+        f"{base}/api/v1/stats/assistance?from={year}-02-01&to={year}-11-30&group_by=merchant"
+    )
+    out = {}
+    for name, url in queries.items():
+        timed_get(url, token)  # warm up
+        times = []
+        for _ in range(requests):
+            ms, status = timed_get(url, token)
+            assert status == 200, (name, status)
+            times.append(ms)
+        times.sort()
+        out[name] = (statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.95))])
+    return out
+
+
+def run_one(kind: str, url: str, lines: int, requests: int, year: int, logdir: Path) -> None:
+    timings = asyncio.run(generate(url, lines, year))
+    env = benchlib.server_env(url)
+    server = benchlib.start_server(
+        f"stats-{kind}", ["app.main:create_app", "--factory"], env, logdir
+    )
+    try:
+        benchlib.wait_until_up(server)
+        token, _ = create_access_token(OFFICIAL_ID, env["SECRET_KEY"], 120)
+        results = measure(server.base, token, year, requests)
+    finally:
+        benchlib.stop_server(server)
+    print(
+        f"\n{kind}: {int(timings['lines']):,} lines (insert {timings['insert_s']:.0f} s, "
+        f"rebuild {timings['rebuild_s']:.0f} s); {requests} requests each"
+    )
+    print(f"{'query':<34} {'median ms':>10} {'p95 ms':>8}")
+    for name, (median, p95) in results.items():
+        print(f"{name:<34} {median:>10.1f} {p95:>8.1f}")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=21)
+    parser.add_argument("--year", type=int, default=2025)
+    parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--postgres", default=benchlib.DEFAULT_PG)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        logdir = Path(tmp)
+        if args.only in (None, "sqlite"):
+            url = f"sqlite+aiosqlite:///{logdir / 'stats.db'}"
+            upgrade(url)
+            run_one("sqlite", url, args.lines, args.requests, args.year, logdir)
+        if args.only in (None, "postgresql"):
+            with benchlib.throwaway_database(args.postgres, "shanhai_stats") as url:
+                run_one("postgresql", url, args.lines, args.requests, args.year, logdir)
+
+
+if __name__ == "__main__":
+    main()
