@@ -65,15 +65,17 @@ async def _next_order_number(db: Statements) -> int:
 
 def _merge_lines(data: OrderCreate) -> dict[uuid.UUID, int]:
     quantities: dict[uuid.UUID, int] = {}
-    for line in data.lines:
-        quantities[line.product_id] = quantities.get(line.product_id, 0) + line.quantity
-    for product_id, quantity in quantities.items():
+    for index, line in enumerate(data.lines):
+        quantity = quantities.get(line.product_id, 0) + line.quantity
         if quantity > 9999:
-            # Not a stock problem: a line (duplicates merged) holds at most 9999 units.
+            # Not a stock problem: a line (duplicates merged) holds at most 9999 units. The loc
+            # names the line that took the product over the limit.
             raise InvalidOrderLine(
-                f"At most 9999 units of product {product_id} in one order.",
-                extra={"product_id": str(product_id)},
+                f"At most 9999 units of product {line.product_id} in one order.",
+                loc=("body", "lines", index, "quantity"),
+                extra={"product_id": str(line.product_id)},
             )
+        quantities[line.product_id] = quantity
     return quantities
 
 
