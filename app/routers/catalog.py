@@ -109,7 +109,10 @@ async def get_product(
             "description": "`concurrent_update`: changed again and again under a PATCH "
             "without If-Match; retry."
         },
-        412: {"description": "`precondition_failed`: `If-Match` is not the current ETag."},
+        412: {
+            "description": "`precondition_failed`: `If-Match` names no current ETag (or is a "
+            'weak tag `W/"n"`, or not an entity-tag at all).'
+        },
         422: {"description": "`validation_error` (e.g. `stock` is sent) or `unknown_category`."},
     },
 )
@@ -123,8 +126,12 @@ async def update_product(
         str | None,
         Header(
             max_length=1000,
-            description='`"<version>"` (also `W/"<version>"` or `*`): apply only if the product '
-            "is still at that version, else `412 precondition_failed`.",
+            description='An entity-tag (RFC 9110): `"<version>"` as in the ETag, a list '
+            '(`"2", "3"`: any member may match) or `*` (any current version). Apply only if the '
+            "product is still at a listed version, else `412 precondition_failed`. Comparison is "
+            'strong: a weak tag (`W/"3"`) never matches, and a value that is not an entity-tag '
+            "(a bare `3`) matches nothing (412). Without the header the edit applies to the "
+            "current version.",
         ),
     ] = None,
 ) -> ProductRead:

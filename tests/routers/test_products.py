@@ -379,7 +379,7 @@ async def test_staff_edits_category_and_clears_optional_fields(client, session, 
     )
 
 
-@pytest.mark.parametrize("tag", ['"1"', 'W/"1"', "*", '"7", "1"'])
+@pytest.mark.parametrize("tag", ['"1"', "*", '"7", "1"'])
 async def test_if_match_with_the_current_etag_applies(client, session, app, tag):
     cast = await make_cast(session)
     product = await make_product(session, cast.merchant)
@@ -392,7 +392,9 @@ async def test_if_match_with_the_current_etag_applies(client, session, app, tag)
     assert r.headers["etag"] == '"2"'
 
 
-@pytest.mark.parametrize("tag", ['"2"', 'W/"0"', "1x", '""', '"99999999999999999999999"'])
+@pytest.mark.parametrize(
+    "tag", ['"2"', 'W/"1"', "1", 'W/"0"', "1x", '""', '"99999999999999999999999"']
+)
 async def test_if_match_with_another_etag_is_412(client, session, app, tag):
     cast = await make_cast(session)
     product = await make_product(session, cast.merchant, price_fen=9900)
