@@ -13,6 +13,7 @@ from app.core.db import Database
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
+from app.core.nul import RefuseNulMiddleware
 from app.integrations.stripe import StripeGateway
 from app.routers import (
     audit,
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.stripe_api_key
         else None
     )
+    # Inner first: the NUL check sees a body already capped at 1 MiB by the request context.
+    app.add_middleware(RefuseNulMiddleware)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
 
