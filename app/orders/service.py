@@ -320,6 +320,26 @@ async def get_visible_order(session: AsyncSession, user: User, order_id: uuid.UU
     return order
 
 
+async def get_order_seen_by(session: AsyncSession, user: User, order_id: uuid.UUID) -> Order:
+    """The order if `user` sees it or a part of it: its buyer, an admin, or a member of one of
+    its merchants (who sees its merchant order). Anyone else: `404 order_not_found`. For the
+    403-or-404 choice of actions the caller's role may not do."""
+    order = await session.get(Order, order_id)
+    if order is not None:
+        if user.role == Role.admin or (user.role == Role.buyer and order.buyer_id == user.id):
+            return order
+        if user.role == Role.merchant and user.merchant_id is not None:
+            part = await session.scalar(
+                select(MerchantOrder.id).where(
+                    MerchantOrder.order_id == order.id,
+                    MerchantOrder.merchant_id == user.merchant_id,
+                )
+            )
+            if part is not None:
+                return order
+    raise OrderNotFound("No such order.")
+
+
 def order_line_read(line: OrderLine) -> OrderLineRead:
     return OrderLineRead(
         id=line.id,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 
-from app.accounts.deps import AdminUser, MerchantUser, OptionalUser, require_role
+from app.accounts.deps import CurrentUser, MerchantUser, OptionalUser, require_role
 from app.catalog import queries, service
 from app.catalog.schemas import (
     CategoryRead,
@@ -152,12 +152,23 @@ _TRANSITION_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post(
-    "/products/{product_id}/approve", response_model=ProductRead, responses=_TRANSITION_ERRORS
-)
+_REVIEW_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_TRANSITION_ERRORS,
+    403: {
+        "description": "`forbidden`: only admins review; given to a caller who sees the "
+        "product (anyone, for one on sale; its merchant's members, in any status)."
+    },
+    404: {
+        "description": "`product_not_found`: no such product, or one not on sale that the "
+        "caller may not see."
+    },
+}
+
+
+@router.post("/products/{product_id}/approve", response_model=ProductRead, responses=_REVIEW_ERRORS)
 async def approve_product(
     product_id: ProductId,
-    admin: AdminUser,
+    admin: CurrentUser,
     session: Session,
     response: Response,
     body: OptionalAction = None,
@@ -167,13 +178,11 @@ async def approve_product(
     return _etag(response, await service.approve_product(session, admin, product_id))
 
 
-@router.post(
-    "/products/{product_id}/reject", response_model=ProductRead, responses=_TRANSITION_ERRORS
-)
+@router.post("/products/{product_id}/reject", response_model=ProductRead, responses=_REVIEW_ERRORS)
 async def reject_product(
     product_id: ProductId,
     body: RejectBody,
-    admin: AdminUser,
+    admin: CurrentUser,
     session: Session,
     response: Response,
 ) -> ProductRead:

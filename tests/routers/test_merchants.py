@@ -370,6 +370,9 @@ async def test_only_admins_decide(client, app, session, verb, caller):
     r = await client.post(f"{BASE}/{merchant.id}/{verb}", json=body, headers=headers)
     if caller == "anonymous":
         assert_problem(r, 401, "not_authenticated")
+    elif start != "approved" and caller in ("buyer", "official"):
+        # A merchant that is not approved is not public: strangers do not see it.
+        assert_problem(r, 404, "merchant_not_found")
     else:
         assert_problem(r, 403, "forbidden")
     assert (await reload_merchant(session, merchant)).status == start
