@@ -33,8 +33,14 @@ OptionalAction = Annotated[EmptyBody | None, Body(description="`{}` or no body."
 
 _PRODUCT_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "`not_authenticated` / `invalid_token`."},
-    403: {"description": "`forbidden` (role) or `not_merchant_member` (a product on sale)."},
-    404: {"description": "`product_not_found`: no such product, or not on sale."},
+    403: {
+        "description": "`forbidden` (role) or `not_merchant_member`: the caller sees the "
+        "product (on sale, or any product for an admin) but is not a member of its merchant."
+    },
+    404: {
+        "description": "`product_not_found`: no such product, or one not on sale that the "
+        "caller may not see."
+    },
 }
 
 
@@ -119,7 +125,7 @@ async def get_product(
 async def update_product(
     product_id: ProductId,
     body: ProductUpdate,
-    user: MerchantUser,
+    user: CurrentUser,
     session: Session,
     response: Response,
     if_match: Annotated[
@@ -197,7 +203,7 @@ async def reject_product(
 )
 async def activate_product(
     product_id: ProductId,
-    user: MerchantUser,
+    user: CurrentUser,
     session: Session,
     response: Response,
     body: OptionalAction = None,
@@ -211,7 +217,7 @@ async def activate_product(
 )
 async def deactivate_product(
     product_id: ProductId,
-    user: MerchantUser,
+    user: CurrentUser,
     session: Session,
     response: Response,
     body: OptionalAction = None,
@@ -235,7 +241,7 @@ async def deactivate_product(
 async def adjust_stock(
     product_id: ProductId,
     body: StockAdjustmentCreate,
-    user: MerchantUser,
+    user: CurrentUser,
     session: Session,
     response: Response,
 ) -> ProductRead:

@@ -261,3 +261,25 @@ async def test_admin_only_lists_are_403_by_role(client, app, session, path):
     for role in (Role.buyer, Role.official):
         caller = await make_user(session, role=role)
         problem(await client.get(f"{API}{path}", headers=auth(app, caller)), 403, "forbidden")
+
+
+@pytest.mark.parametrize("action", ["patch", "activate", "deactivate", "stock-adjustments"])
+async def test_member_actions_on_a_product(client, app, session, action):
+    merchant, _ = await make_merchant(session)
+    waiting = await make_product(session, merchant, status=ProductStatus.pending_review)
+    on_sale = await make_product(session, merchant)
+    buyer = await make_user(session)
+    admin = await make_user(session, role=Role.admin)
+
+    async def call(product, caller):
+        if action == "patch":
+            return await client.patch(
+                f"{API}/products/{product.id}", json={"unit": "箱"}, headers=auth(app, caller)
+            )
+        body = {"delta": 1, "reason": "盘点"} if action == "stock-adjustments" else {}
+        url = f"{API}/products/{product.id}/{action}"
+        return await client.post(url, json=body, headers=auth(app, caller))
+
+    problem(await call(waiting, buyer), 404, "product_not_found")
+    problem(await call(on_sale, buyer), 403, "not_merchant_member")
+    problem(await call(waiting, admin), 403, "not_merchant_member")
