@@ -14,6 +14,7 @@ from app.core.errors import install_error_handlers
 from app.core.headers import SecurityHeadersMiddleware
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
+from app.core.nul import RefuseNulMiddleware
 from app.core.openapi import install_openapi
 from app.integrations.stripe import StripeGateway
 from app.routers import (
@@ -91,6 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.stripe_api_key
         else None
     )
+    # Inner first: the NUL check sees a body already capped at 1 MiB by the request context.
+    app.add_middleware(RefuseNulMiddleware)
     app.add_middleware(RequestContextMiddleware)
     # Added last, so outermost: the request-context middleware's own 413 and 500 get it too.
     app.add_middleware(SecurityHeadersMiddleware, trusted_proxy_hops=settings.trusted_proxy_hops)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.core.errors import AppError
+from app.core.errors import AppError, Unprocessable
 
 
 class AccountError(AppError):
@@ -18,7 +18,7 @@ class AccountError(AppError):
     code = "account_error"
 
 
-class InvalidAccountData(AccountError):
+class InvalidAccountData(AccountError, Unprocessable):
     """Input that the HTTP schemas already refuse, re-checked for callers that bypass them (CLI).
 
     Rendered like a validation error: 422 with `errors: [{loc, msg, type}]`.
@@ -29,8 +29,7 @@ class InvalidAccountData(AccountError):
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(
-            f"{field}: {message}",
-            extra={"errors": [{"loc": ["body", field], "msg": message, "type": "value_error"}]},
+            f"{field}: {message}", loc=("body", field), msg=message, error_type="value_error"
         )
         self.field = field
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.errors import AppError, Conflict, Forbidden, NotFound
+from app.core.errors import Conflict, Forbidden, Loc, NotFound, Unprocessable
 
 
 class ProductNotFound(NotFound):
@@ -37,15 +37,11 @@ class MerchantRejected(Forbidden):
         )
 
 
-class UnknownCategory(AppError):
-    status = 422
+class UnknownCategory(Unprocessable):
     code = "unknown_category"
 
-    def __init__(self, slug: str, loc: list[str | int]) -> None:
-        msg = f"Unknown category {slug!r}: see GET /api/v1/categories."
-        super().__init__(
-            msg, extra={"errors": [{"loc": loc, "msg": msg, "type": "unknown_category"}]}
-        )
+    def __init__(self, slug: str, loc: Loc) -> None:
+        super().__init__(f"Unknown category {slug!r}: see GET /api/v1/categories.", loc=loc)
 
 
 class InvalidTransition(Conflict):

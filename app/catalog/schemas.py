@@ -336,24 +336,34 @@ class ProductListQuery(BaseModel):
     )
 
 
+_ENTITY_TAG = re.compile(r'[ \t]*(W/)?"([\x21\x23-\x7e]*)"[ \t]*')
+
+
 class IfMatch:
-    """A parsed `If-Match` header: `*`, or a list of entity tags (`"3"`, `W/"3"`)."""
+    """A parsed `If-Match` header (RFC 9110 §13.1.1): `*`, or a comma-separated list of entity
+    tags. Products' tags are strong (`"3"` is version 3), and If-Match uses the strong
+    comparison, so a weak tag (`W/"3"`) never matches. A value that is not `*` nor a list of
+    entity tags (a bare `3`, an unclosed quote) matches nothing: the request fails with
+    `412 precondition_failed` rather than applying unconditionally."""
 
     __slots__ = ("any", "versions")
 
     def __init__(self, header: str) -> None:
-        self.any = False
+        self.any = header.strip() == "*"
         self.versions: set[int] = set()
-        for raw in header.split(","):
-            tag = raw.strip()
-            if tag == "*":
-                self.any = True
-                continue
-            if tag.startswith("W/"):
-                tag = tag[2:]
-            tag = tag.strip('"')
-            if tag.isascii() and tag.isdigit() and len(tag) <= 18:
-                self.versions.add(int(tag))
+        if self.any:
+            return
+        tags: set[int] = set()
+        for member in header.split(","):
+            if not member.strip():
+                continue  # empty list elements are allowed (RFC 9110 §5.6.1)
+            match = _ENTITY_TAG.fullmatch(member)
+            if match is None:
+                return  # not an entity-tag: the whole header matches nothing
+            weak, opaque = match.groups()
+            if weak is None and opaque.isdigit() and len(opaque) <= 18:
+                tags.add(int(opaque))
+        self.versions = tags
 
     def matches(self, version: int) -> bool:
         return self.any or version in self.versions

@@ -36,7 +36,7 @@ from app.catalog.schemas import (
     StockAdjustmentCreate,
     StockAdjustmentRead,
 )
-from app.core.errors import PreconditionFailed
+from app.core.errors import Forbidden, PreconditionFailed
 from app.core.pagination import Page, decode_cursor, encode_cursor
 from app.core.time import utcnow
 from app.models import (
@@ -112,8 +112,8 @@ async def _load_for_member(session: AsyncSession, user: User, product_id: uuid.U
     if product is None:
         raise ProductNotFound()
     if not _is_member(user, product.merchant_id):
-        if product.on_sale:
-            raise NotMerchantMember()
+        if product.on_sale or user.role == Role.admin:
+            raise NotMerchantMember()  # it sees the product: 403
         raise ProductNotFound()
     return product
 
@@ -337,9 +337,20 @@ async def _load_any(session: AsyncSession, product_id: uuid.UUID) -> _Loaded:
     return product
 
 
+async def _load_for_review(session: AsyncSession, user: User, product_id: uuid.UUID) -> _Loaded:
+    """The product, for an admin. Anyone else: 404 unless it sees the product (on sale, or of
+    its own merchant), then 403."""
+    product = await _load_any(session, product_id)
+    if user.role != Role.admin:
+        if not (product.on_sale or _is_member(user, product.merchant_id)):
+            raise ProductNotFound()
+        raise Forbidden("Only admins review products.")
+    return product
+
+
 async def approve_product(session: AsyncSession, admin: User, product_id: uuid.UUID) -> ProductRead:
     """`pending_review → active`: on sale at once if its merchant is approved."""
-    product = await _load_any(session, product_id)
+    product = await _load_for_review(session, admin, product_id)
     result = await _transition(
         session, product, ProductStatus.pending_review, ProductStatus.active, "approve"
     )
@@ -358,7 +369,7 @@ async def reject_product(
     session: AsyncSession, admin: User, product_id: uuid.UUID, reason: str
 ) -> ProductRead:
     """`pending_review → rejected`, keeping `reason` as `status_reason`."""
-    product = await _load_any(session, product_id)
+    product = await _load_for_review(session, admin, product_id)
     result = await _transition(
         session, product, ProductStatus.pending_review, ProductStatus.rejected, "reject", reason
     )

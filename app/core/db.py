@@ -47,6 +47,9 @@ def create_engine(url: str, *, for_writes: bool = True, **kwargs: Any) -> AsyncE
     """An engine for `url`. On SQLite, a write engine starts every transaction with BEGIN
     IMMEDIATE; a read engine (`for_writes=False`) leaves transactions to the driver, which runs
     SELECTs outside any transaction, so readers never hold the write lock."""
+    # Never write statement parameters (e-mails, password hashes, phone and account numbers)
+    # into an error message or a log line.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         kwargs.pop("pool_size", None)
         kwargs.pop("max_overflow", None)

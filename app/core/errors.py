@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -23,6 +24,13 @@ class AppError(Exception):
     code: str = "bad_request"
     title: str | None = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # `Unprocessable` itself is being defined when it is not yet a module name.
+        base = globals().get("Unprocessable")
+        if cls.status == 422 and base is not None and not issubclass(cls, base):
+            raise TypeError(f"{cls.__name__}: a 422 error derives from Unprocessable (needs a loc)")
+
     def __init__(
         self,
         detail: str | None = None,
@@ -36,6 +44,8 @@ class AppError(Exception):
             self.code = code
         if status is not None:
             self.status = status
+        if self.status == 422 and not isinstance(self, Unprocessable):
+            raise TypeError("a 422 error is raised as an Unprocessable, which names its loc")
         self.detail = detail or HTTPStatus(self.status).phrase
         self.headers = headers or {}
         self.extra = extra or {}
@@ -53,6 +63,32 @@ class Unauthorized(AppError):
 
     def __init__(self, detail: str | None = None, *, code: str | None = None) -> None:
         super().__init__(detail, code=code, headers={"WWW-Authenticate": "Bearer"})
+
+
+Loc = Sequence[str | int]
+
+
+class Unprocessable(AppError):
+    """422: input that passed the schemas but that the domain refuses. Like a validation error
+    it carries `errors: [{loc, msg, type}]`, and `loc` is required: it names the offending field
+    (`("body", "lines", 0, "order_line_id")`). No other AppError may have status 422."""
+
+    status = 422
+    code = "validation_error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        loc: Loc,
+        msg: str | None = None,
+        error_type: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        if not loc:
+            raise TypeError("an Unprocessable error names the offending field in `loc`")
+        super().__init__(detail, extra=extra)
+        self.errors = [{"loc": list(loc), "msg": msg or detail, "type": error_type or self.code}]
 
 
 class Forbidden(AppError):
@@ -153,9 +189,10 @@ def _without_optional_branch(errors: list[dict[str, Any]]) -> list[dict[str, Any
 
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return problem(
-        exc.status, exc.code, exc.detail, title=exc.title, headers=exc.headers, **exc.extra
-    )
+    extra = dict(exc.extra)
+    if isinstance(exc, Unprocessable):
+        extra["errors"] = exc.errors
+    return problem(exc.status, exc.code, exc.detail, title=exc.title, headers=exc.headers, **extra)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from app.core.errors import AppError
+from app.core.errors import Unprocessable
 
 CURRENCY = "CNY"
 MAX_FEN = 10**15  # 10 trillion yuan: far above any real amount, far below 2**63
@@ -13,26 +13,18 @@ STRIPE_MAX_CNY_FEN = 99_999_999
 and order total (`MAX_ORDER_TOTAL_FEN` may set it lower, never higher)."""
 
 
-class AmountTooLarge(AppError):
+class AmountTooLarge(Unprocessable):
     """An amount beyond the business ceiling, named by `loc` in `errors` like a validation error."""
 
-    status = 422
     code = "validation_error"
 
-    def __init__(self, detail: str, *, loc: list[str | int], limit: int, code: str | None = None):
+    def __init__(self, detail: str, *, loc: list[str | int], limit: int) -> None:
         super().__init__(
             detail,
-            code=code,
-            extra={
-                "errors": [
-                    {
-                        "loc": loc,
-                        "msg": f"Input should be less than or equal to {limit}",
-                        "type": "less_than_equal",
-                    }
-                ],
-                "max_fen": limit,
-            },
+            loc=loc,
+            msg=f"Input should be less than or equal to {limit}",
+            error_type="less_than_equal",
+            extra={"max_fen": limit},
         )
 
 

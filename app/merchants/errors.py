@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from app.core.errors import AppError, Conflict, NotFound
+from app.core.errors import Conflict, Loc, NotFound, Unprocessable
 
 
 class MerchantNotFound(NotFound):
     code = "merchant_not_found"
 
 
-class InvalidUSCC(AppError):
+class InvalidUSCC(Unprocessable):
     """422 with the same `errors` list as a validation error, but its own stable code."""
 
-    status = 422
     code = "invalid_uscc"
 
-    def __init__(self, loc: list[str | int]) -> None:
-        msg = "not a valid unified social credit code (统一社会信用代码): check character wrong"
+    def __init__(self, loc: Loc) -> None:
         super().__init__(
             "The unified social credit code is not valid (GB 32100-2015).",
-            extra={"errors": [{"loc": loc, "msg": msg, "type": "invalid_uscc"}]},
+            loc=loc,
+            msg="not a valid unified social credit code (统一社会信用代码): check character wrong",
         )
 
 

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import Settings
 from app.core.errors import Forbidden
 from app.integrations.stripe import PaymentProviderUnavailable, StripeGateway
-from app.merchants.errors import InvalidTransition, MerchantNotFound
-from app.merchants.service import is_member, sees_private
+from app.merchants.errors import InvalidTransition
+from app.merchants.service import get_merchant, is_member, sees_private
 from app.models import Merchant, MerchantRole, MerchantStatus, User
 
 
@@ -36,10 +36,11 @@ class Onboarding:
 async def get_payout_account(
     session: AsyncSession, user: User, merchant_id: uuid.UUID
 ) -> PayoutAccount:
-    """For the merchant's members and admins; anyone else gets 404 (it is private)."""
-    merchant = await session.get(Merchant, merchant_id)
-    if merchant is None or not sees_private(user, merchant_id):
-        raise MerchantNotFound("No such merchant.")
+    """For the merchant's members and admins. Anyone else who sees the merchant (an approved
+    one is public) gets 403; a merchant it may not see is 404."""
+    merchant, _ = await get_merchant(session, user, merchant_id)
+    if not sees_private(user, merchant_id):
+        raise Forbidden("Only the merchant's members and admins see its payout account.")
     return PayoutAccount(
         method="stripe" if merchant.stripe_account_id else "bank_transfer",
         account_id=merchant.stripe_account_id,
@@ -56,9 +57,8 @@ async def start_onboarding(
 ) -> Onboarding:
     """The owner gets a Stripe onboarding link; the connected account is created if there is
     none. Commits before calling Stripe (no lock is held across the network)."""
-    merchant = await session.get(Merchant, merchant_id)
-    if merchant is None or not sees_private(user, merchant_id):
-        raise MerchantNotFound("No such merchant.")
+    merchant: Merchant | None
+    merchant, _ = await get_merchant(session, user, merchant_id)
     if not (is_member(user, merchant_id) and user.merchant_role == MerchantRole.owner):
         raise Forbidden("Only the merchant's owner sets up payouts.")
     if merchant.status == MerchantStatus.rejected:

@@ -110,9 +110,16 @@ class BankAccountIn(BaseModel):
 
 
 class BankAccountRead(BaseModel):
+    """The payout account as it is shown: `account_no` is always masked to its last four
+    digits (`****1234`); the full number is never returned by a merchant read."""
+
     bank_name: str
     account_name: str
-    account_no_masked: str = Field(examples=["****1234"])
+    account_no: str = Field(
+        description="Masked: `****` and the last four digits.",
+        pattern=r"^\*{4}[0-9]{4}$",
+        examples=["****1234"],
+    )
 
 
 def mask_account_no(account_no: str) -> str:
@@ -242,7 +249,7 @@ class MerchantRead(BaseModel):
             bank_account=BankAccountRead(
                 bank_name=m.bank_name,
                 account_name=m.bank_account_name,
-                account_no_masked=mask_account_no(m.bank_account_no),
+                account_no=mask_account_no(m.bank_account_no),
             ),
             status=m.status,
             status_reason=m.status_reason,

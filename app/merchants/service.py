@@ -246,6 +246,11 @@ async def _transition(
     """Move the merchant along one edge of the status machine with a conditional UPDATE
     (`WHERE status = :from`), so of two admins racing only one succeeds; the other gets
     `409 invalid_transition`. Writes the audit event."""
+    if admin.role != Role.admin:
+        # 404 if the caller may not see the merchant; its own members and anyone (for an
+        # approved merchant) see it, and are refused with 403.
+        await _visible_merchant(session, admin, merchant_id)
+        raise Forbidden("Only admins decide on merchants.")
     expected, target, action = _TRANSITIONS[verb]
     values: dict[str, Any] = {"status": target, "status_reason": reason}
     if verb == "approve":

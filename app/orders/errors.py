@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.errors import AppError, Conflict, NotFound
+from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.money import AmountTooLarge
 
 
@@ -30,8 +30,7 @@ class OrderInProgress(Conflict):
     code = "orders_in_progress"
 
 
-class InvalidOrderLine(AppError):
-    status = 422
+class InvalidOrderLine(Unprocessable):
     code = "invalid_order_line"
 
 

@@ -190,12 +190,37 @@ async def get_merchant_order_for_member(
     return mo
 
 
+async def _merchant_order_seen_by(
+    session: AsyncSession, user: User, merchant_order_id: uuid.UUID
+) -> MerchantOrder:
+    """The merchant order if `user` sees it: an admin, its merchant's members, the order's
+    buyer; anyone else gets `404 merchant_order_not_found`."""
+    row = (
+        await session.execute(
+            select(MerchantOrder, Order.buyer_id)
+            .join(Order, Order.id == MerchantOrder.order_id)
+            .where(MerchantOrder.id == merchant_order_id)
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if row is not None:
+        mo, buyer_id = row
+        if (
+            user.role == Role.admin
+            or (user.role == Role.merchant and user.merchant_id == mo.merchant_id)
+            or (user.role == Role.buyer and buyer_id == user.id)
+        ):
+            return mo
+    raise MerchantOrderNotFound("No such merchant order.")
+
+
 async def ship_merchant_order(
     session: AsyncSession, user: User, merchant_order_id: uuid.UUID, carrier: str, tracking_no: str
 ) -> MerchantOrder:
-    """paid → shipped, by a member of the merchant. Locks the order."""
-    mo = await get_merchant_order_for_member(session, user, merchant_order_id)
-    if user.role == Role.admin:
+    """paid → shipped, by a member of the merchant. Locks the order. Whoever sees the merchant
+    order but is not its merchant's member (its buyer, an admin) gets 403; anyone else 404."""
+    mo = await _merchant_order_seen_by(session, user, merchant_order_id)
+    if not (user.role == Role.merchant and user.merchant_id == mo.merchant_id):
         raise Forbidden("Only the merchant's members ship its orders.")
     await lock_order(session, mo.order_id)
     await session.refresh(mo)
@@ -237,15 +262,13 @@ async def _complete(session: AsyncSession, mo: MerchantOrder) -> None:
 async def confirm_receipt(
     session: AsyncSession, user: User, merchant_order_id: uuid.UUID
 ) -> MerchantOrder:
-    """shipped → completed, by the buyer; the order completes with its last merchant order."""
-    mo = await session.get(MerchantOrder, merchant_order_id)
-    if mo is None:
-        raise MerchantOrderNotFound("No such merchant order.")
+    """shipped → completed, by the buyer; the order completes with its last merchant order.
+    Whoever sees the merchant order but is not its buyer (its merchant's members, an admin) gets
+    403; anyone else 404."""
+    mo = await _merchant_order_seen_by(session, user, merchant_order_id)
     if user.role != Role.buyer:
         raise Forbidden("Only the buyer confirms receipt.")
-    order = await lock_order(session, mo.order_id)
-    if order.buyer_id != user.id:
-        raise MerchantOrderNotFound("No such merchant order.")
+    await lock_order(session, mo.order_id)
     await session.refresh(mo)
     if mo.status != MerchantOrderStatus.shipped:
         raise InvalidTransition(f"A merchant order that is {mo.status} cannot be received.")

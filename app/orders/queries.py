@@ -12,9 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Forbidden
 from app.core.pagination import Page, decode_cursor, encode_cursor, keyset_before
+from app.merchants.errors import MerchantNotFound
 from app.models import (
+    Merchant,
     MerchantOrder,
     MerchantOrderStatus,
+    MerchantStatus,
     Order,
     OrderLine,
     OrderStatus,
@@ -74,6 +77,14 @@ async def list_merchant_orders(
     if not (
         user.role == Role.admin or (user.role == Role.merchant and user.merchant_id == merchant_id)
     ):
+        # A merchant the caller may not see is 404; an approved (public) one is 403.
+        approved = await session.scalar(
+            select(Merchant.id).where(
+                Merchant.id == merchant_id, Merchant.status == MerchantStatus.approved
+            )
+        )
+        if approved is None:
+            raise MerchantNotFound("No such merchant.")
         raise Forbidden("Only this merchant's members and admins see its orders.")
     query = (
         select(MerchantOrder, Order)

@@ -57,15 +57,17 @@ from app.refunds.schemas import RefundRead
 
 def _merge_lines(data: OrderCreate) -> dict[uuid.UUID, int]:
     quantities: dict[uuid.UUID, int] = {}
-    for line in data.lines:
-        quantities[line.product_id] = quantities.get(line.product_id, 0) + line.quantity
-    for product_id, quantity in quantities.items():
+    for index, line in enumerate(data.lines):
+        quantity = quantities.get(line.product_id, 0) + line.quantity
         if quantity > 9999:
-            # Not a stock problem: a line (duplicates merged) holds at most 9999 units.
+            # Not a stock problem: a line (duplicates merged) holds at most 9999 units. The loc
+            # names the line that took the product over the limit.
             raise InvalidOrderLine(
-                f"At most 9999 units of product {product_id} in one order.",
-                extra={"product_id": str(product_id)},
+                f"At most 9999 units of product {line.product_id} in one order.",
+                loc=("body", "lines", index, "quantity"),
+                extra={"product_id": str(line.product_id)},
             )
+        quantities[line.product_id] = quantity
     return quantities
 
 
@@ -372,6 +374,26 @@ async def get_visible_order(session: AsyncSession, user: User, order_id: uuid.UU
     if order is None or (user.role == Role.buyer and order.buyer_id != user.id):
         raise OrderNotFound("No such order.")
     return order
+
+
+async def get_order_seen_by(session: AsyncSession, user: User, order_id: uuid.UUID) -> Order:
+    """The order if `user` sees it or a part of it: its buyer, an admin, or a member of one of
+    its merchants (who sees its merchant order). Anyone else: `404 order_not_found`. For the
+    403-or-404 choice of actions the caller's role may not do."""
+    order = await session.get(Order, order_id)
+    if order is not None:
+        if user.role == Role.admin or (user.role == Role.buyer and order.buyer_id == user.id):
+            return order
+        if user.role == Role.merchant and user.merchant_id is not None:
+            part = await session.scalar(
+                select(MerchantOrder.id).where(
+                    MerchantOrder.order_id == order.id,
+                    MerchantOrder.merchant_id == user.merchant_id,
+                )
+            )
+            if part is not None:
+                return order
+    raise OrderNotFound("No such order.")
 
 
 def order_line_read(line: OrderLine) -> OrderLineRead:

@@ -39,7 +39,7 @@ from app.models import (
 )
 from app.orders.errors import InvalidTransition
 from app.orders.lifecycle import cancel_order_in_db, lock_order, mark_paid
-from app.orders.service import get_visible_order
+from app.orders.service import get_order_seen_by, get_visible_order
 from app.payments.errors import (
     AmountMismatch,
     BankReferenceUsed,
@@ -160,6 +160,12 @@ async def confirm_bank_transfer(
     payment = await session.get(Payment, payment_id)
     if payment is None:
         raise PaymentNotFound("No such payment.")
+    if admin.role != Role.admin:
+        # 404 for whoever may not see the payment; its own buyer sees it on its order: 403.
+        buyer_id = await session.scalar(select(Order.buyer_id).where(Order.id == payment.order_id))
+        if admin.role != Role.buyer or buyer_id != admin.id:
+            raise PaymentNotFound("No such payment.")
+        raise Forbidden("Only an admin records a received bank transfer.")
     order = await lock_order(session, payment.order_id)
     await session.refresh(payment)
     if payment.provider != PaymentMethod.bank_transfer:
@@ -319,6 +325,8 @@ async def buyer_cancel(
     session: AsyncSession, gateway: StripeGateway | None, buyer: User, order_id: uuid.UUID
 ) -> None:
     if buyer.role != Role.buyer:
+        # 404 unless the caller sees the order (an admin; a member of one of its merchants).
+        await get_order_seen_by(session, buyer, order_id)
         raise Forbidden("Only the buyer cancels an order.")
     await get_visible_order(session, buyer, order_id)
     await cancel_order(session, gateway, order_id, "buyer_cancelled", buyer)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.errors import AppError, Conflict, NotFound
+from app.core.errors import Conflict, NotFound, Unprocessable
 
 
 class RefundNotFound(NotFound):
@@ -17,11 +17,9 @@ class OrderNotRefundable(Conflict):
     code = "order_not_refundable"
 
 
-class InvalidRefundLine(AppError):
-    status = 422
+class InvalidRefundLine(Unprocessable):
     code = "invalid_refund_line"
 
 
-class RefundSpansMerchants(AppError):
-    status = 422
+class RefundSpansMerchants(Unprocessable):
     code = "refund_spans_merchants"

@@ -97,15 +97,25 @@ async def request_refund(
             .execution_options(populate_existing=True)
         )
     }
-    for line_id in wanted:
-        if line_id not in lines:
+    for index, asked in enumerate(data.lines):
+        if asked.order_line_id not in lines:
             raise InvalidRefundLine(
-                f"Line {line_id} is not a line of this order.",
-                extra={"order_line_id": str(line_id)},
+                f"Line {asked.order_line_id} is not a line of this order.",
+                loc=("body", "lines", index, "order_line_id"),
+                extra={"order_line_id": str(asked.order_line_id)},
             )
     merchant_orders = {line.merchant_order_id for line in lines.values()}
     if len(merchant_orders) != 1:
-        raise RefundSpansMerchants("A refund covers lines of one merchant; ask once per merchant.")
+        first = lines[data.lines[0].order_line_id].merchant_order_id
+        index = next(
+            i
+            for i, asked in enumerate(data.lines)
+            if lines[asked.order_line_id].merchant_order_id != first
+        )
+        raise RefundSpansMerchants(
+            "A refund covers lines of one merchant; ask once per merchant.",
+            loc=("body", "lines", index, "order_line_id"),
+        )
     merchant_order_id = merchant_orders.pop()
     mo = await session.get(MerchantOrder, merchant_order_id)
     assert mo is not None

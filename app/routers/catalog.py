@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 
-from app.accounts.deps import AdminUser, MerchantUser, OptionalUser, require_role
+from app.accounts.deps import CurrentUser, MerchantUser, OptionalUser, require_role
 from app.catalog import queries, service
 from app.catalog.schemas import (
     CategoryRead,
@@ -35,8 +35,14 @@ OptionalAction = Annotated[EmptyBody | None, Body(description="`{}` or no body."
 
 _PRODUCT_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "`not_authenticated` / `invalid_token`."},
-    403: {"description": "`forbidden` (role) or `not_merchant_member` (a product on sale)."},
-    404: {"description": "`product_not_found`: no such product, or not on sale."},
+    403: {
+        "description": "`forbidden` (role) or `not_merchant_member`: the caller sees the "
+        "product (on sale, or any product for an admin) but is not a member of its merchant."
+    },
+    404: {
+        "description": "`product_not_found`: no such product, or one not on sale that the "
+        "caller may not see."
+    },
 }
 
 
@@ -114,7 +120,10 @@ async def get_product(
             "description": "`concurrent_update`: changed again and again under a PATCH "
             "without If-Match; retry."
         },
-        412: {"description": "`precondition_failed`: `If-Match` is not the current ETag."},
+        412: {
+            "description": "`precondition_failed`: `If-Match` names no current ETag (or is a "
+            'weak tag `W/"n"`, or not an entity-tag at all).'
+        },
         422: {"description": "`validation_error` (e.g. `stock` is sent) or `unknown_category`."},
     },
 )
@@ -122,15 +131,19 @@ async def update_product(
     request: Request,
     product_id: ProductId,
     body: ProductUpdate,
-    user: MerchantUser,
+    user: CurrentUser,
     session: Session,
     response: Response,
     if_match: Annotated[
         str | None,
         Header(
             max_length=1000,
-            description='`"<version>"` (also `W/"<version>"` or `*`): apply only if the product '
-            "is still at that version, else `412 precondition_failed`.",
+            description='An entity-tag (RFC 9110): `"<version>"` as in the ETag, a list '
+            '(`"2", "3"`: any member may match) or `*` (any current version). Apply only if the '
+            "product is still at a listed version, else `412 precondition_failed`. Comparison is "
+            'strong: a weak tag (`W/"3"`) never matches, and a value that is not an entity-tag '
+            "(a bare `3`) matches nothing (412). Without the header the edit applies to the "
+            "current version.",
         ),
     ] = None,
 ) -> ProductRead:
@@ -152,12 +165,23 @@ _TRANSITION_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post(
-    "/products/{product_id}/approve", response_model=ProductRead, responses=_TRANSITION_ERRORS
-)
+_REVIEW_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_TRANSITION_ERRORS,
+    403: {
+        "description": "`forbidden`: only admins review; given to a caller who sees the "
+        "product (anyone, for one on sale; its merchant's members, in any status)."
+    },
+    404: {
+        "description": "`product_not_found`: no such product, or one not on sale that the "
+        "caller may not see."
+    },
+}
+
+
+@router.post("/products/{product_id}/approve", response_model=ProductRead, responses=_REVIEW_ERRORS)
 async def approve_product(
     product_id: ProductId,
-    admin: AdminUser,
+    admin: CurrentUser,
     session: Session,
     response: Response,
     body: OptionalAction = None,
@@ -167,13 +191,11 @@ async def approve_product(
     return _etag(response, await service.approve_product(session, admin, product_id))
 
 
-@router.post(
-    "/products/{product_id}/reject", response_model=ProductRead, responses=_TRANSITION_ERRORS
-)
+@router.post("/products/{product_id}/reject", response_model=ProductRead, responses=_REVIEW_ERRORS)
 async def reject_product(
     product_id: ProductId,
     body: RejectBody,
-    admin: AdminUser,
+    admin: CurrentUser,
     session: Session,
     response: Response,
 ) -> ProductRead:
@@ -188,7 +210,7 @@ async def reject_product(
 )
 async def activate_product(
     product_id: ProductId,
-    user: MerchantUser,
+    user: CurrentUser,
     session: Session,
     response: Response,
     body: OptionalAction = None,
@@ -202,7 +224,7 @@ async def activate_product(
 )
 async def deactivate_product(
     product_id: ProductId,
-    user: MerchantUser,
+    user: CurrentUser,
     session: Session,
     response: Response,
     body: OptionalAction = None,
@@ -226,7 +248,7 @@ async def deactivate_product(
 async def adjust_stock(
     product_id: ProductId,
     body: StockAdjustmentCreate,
-    user: MerchantUser,
+    user: CurrentUser,
     session: Session,
     response: Response,
 ) -> ProductRead:

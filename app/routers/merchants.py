@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.accounts.deps import AdminUser, CurrentUser, OptionalUser
+from app.accounts.deps import CurrentUser, OptionalUser
 from app.core.db import Session
 from app.core.openapi import OPTIONAL_AUTH
 from app.core.pagination import Cursor, Limit, Page
@@ -39,8 +39,14 @@ _E404 = {
 }
 _ADMIN_ACTION: dict[int | str, dict[str, Any]] = {
     401: _E401,
-    403: {"description": "`forbidden`: only admins decide."},
-    404: {"description": "`merchant_not_found`."},
+    403: {
+        "description": "`forbidden`: only admins decide. Given to a caller who sees the "
+        "merchant (anyone, for an approved one; its own members, in any status)."
+    },
+    404: {
+        "description": "`merchant_not_found`: no such merchant, or one the caller may not see "
+        "(not approved and not its own)."
+    },
     409: {"description": "`invalid_transition`, with `from` and `to`."},
 }
 
@@ -182,7 +188,7 @@ async def update_merchant(
 
 @router.post("/{merchant_id}/approve", response_model=MerchantRead, responses=_ADMIN_ACTION)
 async def approve_merchant(
-    merchant_id: MerchantId, admin: AdminUser, session: Session, body: NoFieldsBody = None
+    merchant_id: MerchantId, admin: CurrentUser, session: Session, body: NoFieldsBody = None
 ) -> MerchantRead:
     """Admin: `pending` → `approved` (the merchant may sell). Otherwise
     `409 invalid_transition`, naming the current and wanted status in `from` and `to`."""
@@ -192,7 +198,7 @@ async def approve_merchant(
 
 @router.post("/{merchant_id}/reject", response_model=MerchantRead, responses=_ADMIN_ACTION)
 async def reject_merchant(
-    merchant_id: MerchantId, body: ReasonAction, admin: AdminUser, session: Session
+    merchant_id: MerchantId, body: ReasonAction, admin: CurrentUser, session: Session
 ) -> MerchantRead:
     """Admin: `pending` → `rejected`, with a `reason` (1–500 characters) that the merchant's
     members see in `status_reason` and, later, in `rejections`. The owner may then correct the
@@ -203,7 +209,7 @@ async def reject_merchant(
 
 @router.post("/{merchant_id}/suspend", response_model=MerchantRead, responses=_ADMIN_ACTION)
 async def suspend_merchant(
-    merchant_id: MerchantId, body: ReasonAction, admin: AdminUser, session: Session
+    merchant_id: MerchantId, body: ReasonAction, admin: CurrentUser, session: Session
 ) -> MerchantRead:
     """Admin: `approved` → `suspended`, with a `reason`. The merchant leaves the public lists
     and its products the storefront; its open orders still complete.
@@ -214,7 +220,7 @@ async def suspend_merchant(
 
 @router.post("/{merchant_id}/reinstate", response_model=MerchantRead, responses=_ADMIN_ACTION)
 async def reinstate_merchant(
-    merchant_id: MerchantId, admin: AdminUser, session: Session, body: NoFieldsBody = None
+    merchant_id: MerchantId, admin: CurrentUser, session: Session, body: NoFieldsBody = None
 ) -> MerchantRead:
     """Admin: `suspended` → `approved`; `status_reason` is cleared and `approved_at` keeps the
     first approval. Otherwise `409 invalid_transition`."""

@@ -110,7 +110,11 @@ async def get_order(order_id: OrderId, session: Session, user: CurrentUser) -> O
     response_model=OrderRead,
     responses={
         **AUTH_RESPONSES,
-        404: {"description": "`order_not_found`."},
+        403: {
+            "description": "`forbidden`: the caller sees the order (an admin; a member of one of "
+            "its merchants) but only its buyer cancels."
+        },
+        404: {"description": "`order_not_found`: none, or not one the caller may see."},
         409: {"description": "`invalid_transition`: shipped in part, or already closed."},
     },
 )
@@ -127,7 +131,14 @@ async def cancel_order(
 @router.get(
     "/merchants/{merchant_id}/orders",
     response_model=Page[MerchantOrderListItem],
-    responses=AUTH_RESPONSES,
+    responses={
+        **AUTH_RESPONSES,
+        403: {
+            "description": "`forbidden`: not a member or an admin, on an approved (public) "
+            "merchant."
+        },
+        404: {"description": "`merchant_not_found`: none, or not approved (to non-members)."},
+    },
 )
 async def list_merchant_orders(
     merchant_id: Annotated[uuid.UUID, Path()],
@@ -147,7 +158,14 @@ async def list_merchant_orders(
     response_model=MerchantOrderRead,
     responses={
         **AUTH_RESPONSES,
-        404: {"description": "`merchant_order_not_found` (also another merchant's)."},
+        403: {
+            "description": "`forbidden`: the caller sees the merchant order (its buyer, an "
+            "admin) but is not a member of its merchant."
+        },
+        404: {
+            "description": "`merchant_order_not_found`: none, or not one the caller may see "
+            "(another merchant's, another buyer's)."
+        },
         409: {"description": "`invalid_transition`: only a paid merchant order ships."},
     },
 )
@@ -167,7 +185,14 @@ async def ship(
     response_model=MerchantOrderRead,
     responses={
         **AUTH_RESPONSES,
-        404: {"description": "`merchant_order_not_found` (also another buyer's)."},
+        403: {
+            "description": "`forbidden`: the caller sees the merchant order (its merchant's "
+            "members, an admin) but is not its buyer."
+        },
+        404: {
+            "description": "`merchant_order_not_found`: none, or not one the caller may see "
+            "(another buyer's, another merchant's)."
+        },
         409: {"description": "`invalid_transition`: only a shipped merchant order."},
     },
 )

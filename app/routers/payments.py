@@ -68,7 +68,8 @@ async def create_payment(
     response_model=PaymentRead,
     responses={
         **AUTH_RESPONSES,
-        404: {"description": "`payment_not_found`."},
+        403: {"description": "`forbidden`: the payment's buyer, who sees it but may not confirm."},
+        404: {"description": "`payment_not_found`: no such payment, or not the caller's to see."},
         409: {
             "description": "`amount_mismatch` (not the order total), `bank_reference_used` "
             "(that transfer confirmed another payment) or `invalid_transition` (not an open "
@@ -81,12 +82,14 @@ async def confirm_bank_transfer(
     payment_id: Annotated[uuid.UUID, Path()],
     body: BankTransferConfirm,
     session: Session,
-    admin: AdminUser,
+    admin: CurrentUser,
 ) -> PaymentRead:
     """An admin records a received bank transfer (`amount_fen` must equal the order total;
     `bank_reference` is the bank's reference of that transfer, and one transfer confirms one
     payment). The answer shows the buyer's `reference` beside it. A transfer that arrives after
-    the order was cancelled is recorded and owed back in full (a refund awaiting `mark-paid`)."""
+    the order was cancelled is recorded and owed back in full (a refund awaiting `mark-paid`).
+    The payment's own buyer (who sees it on its order) gets 403; anyone else who is not an
+    admin gets `404 payment_not_found`."""
     return await service.confirm_bank_transfer(
         session, request.app.state.stripe, admin, payment_id, body, request.app.state.settings
     )

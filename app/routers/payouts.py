@@ -34,8 +34,11 @@ MerchantId = Annotated[uuid.UUID, Path(description="The merchant's id.")]
     "/{merchant_id}/payout-account",
     response_model=OnboardingRead,
     responses={
-        403: {"description": "`forbidden`: only the owner."},
-        404: {"description": "`merchant_not_found`."},
+        403: {
+            "description": "`forbidden`: only the owner; given to whoever sees the merchant "
+            "(anyone, for an approved one; its staff and admins, in any status)."
+        },
+        404: {"description": "`merchant_not_found`: none, or not approved and not the caller's."},
         503: {"description": "`payment_provider_unavailable`: Stripe not configured or down."},
     },
 )
@@ -55,7 +58,13 @@ async def start_payout_onboarding(
 @router.get(
     "/{merchant_id}/payout-account",
     response_model=PayoutAccountRead,
-    responses={404: {"description": "`merchant_not_found` (also for non-members)."}},
+    responses={
+        403: {
+            "description": "`forbidden`: not a member or an admin, on a merchant the caller sees "
+            "(an approved one is public)."
+        },
+        404: {"description": "`merchant_not_found`: none, or not approved and not the caller's."},
+    },
 )
 async def get_payout_account(
     merchant_id: MerchantId, session: Session, user: CurrentUser

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from app.core.errors import AppError, Conflict, NotFound
+from app.core.errors import Conflict, NotFound, Unprocessable
 
 
 class SettlementNotFound(NotFound):
     code = "settlement_not_found"
 
 
-class PeriodEndInFuture(AppError):
-    status = 422
+class PeriodEndInFuture(Unprocessable):
     code = "period_end_in_future"
 
 

@@ -247,7 +247,8 @@ async def run_settlement(
     """
     if period_end > now.astimezone(SHANGHAI).date():
         raise PeriodEndInFuture(
-            f"period_end {period_end.isoformat()} has not begun yet (Asia/Shanghai)."
+            f"period_end {period_end.isoformat()} has not begun yet (Asia/Shanghai).",
+            loc=["body", "period_end"],
         )
     run_id = uuid.uuid4()
     candidates = await _candidates(session, period_end, now, refund_window_days)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from app.core.errors import AppError
+from app.core.errors import Unprocessable
 
 
-class InvalidStatsQuery(AppError):
-    status = 422
+class InvalidStatsQuery(Unprocessable):
     code = "invalid_stats_query"
 
 

@@ -37,7 +37,9 @@ def parse_format(value: str | None) -> ExportFormat:
         return ExportFormat(value or ExportFormat.xlsx)
     except ValueError:
         raise InvalidExportFormat(
-            "`format` is `csv` or `xlsx`.", extra={"allowed": [f.value for f in ExportFormat]}
+            "`format` is `csv` or `xlsx`.",
+            loc=["query", "format"],
+            extra={"allowed": [f.value for f in ExportFormat]},
         ) from None
 
 

@@ -49,13 +49,23 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 def parse_day(value: str, name: str) -> date:
     if not _DATE.match(value):
-        raise InvalidDate(f"`{name}` must be a date written YYYY-MM-DD.", extra={"param": name})
+        raise InvalidDate(
+            f"`{name}` must be a date written YYYY-MM-DD.",
+            loc=["query", name],
+            extra={"param": name},
+        )
     try:
         day = date.fromisoformat(value)
     except ValueError:
-        raise InvalidDate(f"`{name}` is not a calendar date.", extra={"param": name}) from None
+        raise InvalidDate(
+            f"`{name}` is not a calendar date.", loc=["query", name], extra={"param": name}
+        ) from None
     if not MIN_YEAR <= day.year <= MAX_YEAR:
-        raise InvalidDate(f"`{name}` must lie in {MIN_YEAR}–{MAX_YEAR}.", extra={"param": name})
+        raise InvalidDate(
+            f"`{name}` must lie in {MIN_YEAR}–{MAX_YEAR}.",
+            loc=["query", name],
+            extra={"param": name},
+        )
     return day
 
 
@@ -65,13 +75,15 @@ def parse_range(from_: str | None, to: str | None) -> tuple[date, date]:
     start = parse_day(from_, "from") if from_ else date(today.year, 1, 1)
     end = parse_day(to, "to") if to else today
     if start > end:
-        raise InvalidDateRange("`from` is after `to`.")
+        raise InvalidDateRange("`from` is after `to`.", loc=["query", "from"])
     try:
         limit = start.replace(year=start.year + MAX_RANGE_YEARS)
     except ValueError:  # 29 February
         limit = date(start.year + MAX_RANGE_YEARS, 3, 1)
     if end >= limit:
-        raise DateRangeTooLong(f"A range spans at most {MAX_RANGE_YEARS} years.")
+        raise DateRangeTooLong(
+            f"A range spans at most {MAX_RANGE_YEARS} years.", loc=["query", "to"]
+        )
     return start, end
 
 
@@ -81,6 +93,7 @@ def parse_group_by(value: str | None) -> GroupBy:
     except ValueError:
         raise InvalidGroupBy(
             f"`group_by` is one of {', '.join(g.value for g in GroupBy)}.",
+            loc=["query", "group_by"],
             extra={"allowed": [g.value for g in GroupBy]},
         ) from None
 

@@ -20,7 +20,11 @@ from app.statistics.service import MAX_YEAR, MIN_YEAR, Reader
 
 def check_year(year: int) -> int:
     if not MIN_YEAR <= year <= MAX_YEAR:
-        raise InvalidYear(f"The year must lie in {MIN_YEAR}–{MAX_YEAR}.", extra={"year": year})
+        raise InvalidYear(
+            f"The year must lie in {MIN_YEAR}–{MAX_YEAR}.",
+            loc=["query", "year"],
+            extra={"year": year},
+        )
     return year
 
 

@@ -142,7 +142,7 @@ async def test_who_may_see_and_set_up_the_payout_account(
     assert r.status_code == 200
     assert r.json() == {"method": "bank_transfer", "account_id": None, "payouts_enabled": False}
 
-    # another merchant's owner and a buyer do not learn it exists
+    # another merchant's owner and a buyer see the approved (public) merchant: 403
     for outsider in (other_owner, shop.buyer):
         for method in ("GET", "POST"):
             r = await stripe_client.request(
@@ -151,8 +151,8 @@ async def test_who_may_see_and_set_up_the_payout_account(
                 json={} if method == "POST" else None,
                 headers=auth(stripe_app, outsider),
             )
-            assert r.status_code == 404, (outsider.role, method, r.text)
-            assert r.json()["code"] == "merchant_not_found"
+            assert r.status_code == 403, (outsider.role, method, r.text)
+            assert r.json()["code"] == "forbidden"
 
     # an admin reads it but does not onboard for the merchant
     r = await stripe_client.get(_url(m), headers=auth(stripe_app, shop.admin))

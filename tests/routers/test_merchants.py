@@ -54,7 +54,7 @@ async def test_buyer_applies_and_becomes_owner(client, app, session):
     assert body["bank_account"] == {
         "bank_name": "中国农业银行巴塘县支行",
         "account_name": "巴塘县夏邛镇松茸专业合作社",
-        "account_no_masked": "****5678",
+        "account_no": "****5678",
     }
     assert "6228" not in r.text
     assert body["status_reason"] is None and body["approved_at"] is None
@@ -68,7 +68,8 @@ async def test_buyer_applies_and_becomes_owner(client, app, session):
 
     # The new owner sees its pending merchant in full; nobody else sees it at all.
     mine = await client.get(f"{BASE}/{body['id']}", headers=auth(app, buyer))
-    assert mine.status_code == 200 and mine.json()["bank_account"]["account_no_masked"]
+    assert mine.status_code == 200
+    assert mine.json()["bank_account"]["account_no"] == "****5678"
     assert_problem(await client.get(f"{BASE}/{body['id']}"), 404, "merchant_not_found")
 
 
@@ -253,7 +254,7 @@ async def test_account_number_edges_are_accepted(client, app, session):
             headers=auth(app, buyer),
         )
         assert r.status_code == 201, r.text
-        assert r.json()["bank_account"]["account_no_masked"] == masked
+        assert r.json()["bank_account"]["account_no"] == masked
 
 
 async def test_household_counts_at_their_bounds(client, app, session):
@@ -369,6 +370,9 @@ async def test_only_admins_decide(client, app, session, verb, caller):
     r = await client.post(f"{BASE}/{merchant.id}/{verb}", json=body, headers=headers)
     if caller == "anonymous":
         assert_problem(r, 401, "not_authenticated")
+    elif start != "approved" and caller in ("buyer", "official"):
+        # A merchant that is not approved is not public: strangers do not see it.
+        assert_problem(r, 404, "merchant_not_found")
     else:
         assert_problem(r, 403, "forbidden")
     assert (await reload_merchant(session, merchant)).status == start
@@ -465,7 +469,7 @@ async def test_members_and_admins_see_everything(client, app, session, status, c
     assert r.status_code == 200, r.text
     body = r.json()
     assert set(body) >= PRIVATE_ONLY
-    assert body["bank_account"]["account_no_masked"] == "****1234"
+    assert body["bank_account"]["account_no"] == "****1234"
     assert "6228480000000001234" not in r.text
 
 
@@ -585,7 +589,7 @@ async def test_owner_changes_contact_and_bank(client, app, session):
     assert body["bank_account"] == {
         "bank_name": "四川农信巴塘支行",
         "account_name": "新户名",
-        "account_no_masked": "****5432",
+        "account_no": "****5432",
     }
     assert "987654" not in r.text
     m = await reload_merchant(session, merchant)
