@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from app.core.config import Settings, get_settings
 from app.core.db import Database
@@ -16,11 +17,13 @@ from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
 from app.core.nul import RefuseNulMiddleware
 from app.core.openapi import install_openapi
+from app.dashboard.pages import STATIC_DIR as DASHBOARD_STATIC
 from app.integrations.stripe import StripeGateway
 from app.routers import (
     audit,
     auth,
     catalog,
+    dashboard,
     invitations,
     merchants,
     ops,
@@ -101,6 +104,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
 
     app.include_router(ops.router)
+    app.include_router(dashboard.router)
+    app.mount(
+        "/dashboard/static",
+        StaticFiles(directory=DASHBOARD_STATIC),
+        name="dashboard-static",
+    )
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(users.router, prefix=API_PREFIX)
     app.include_router(merchants.router, prefix=API_PREFIX)

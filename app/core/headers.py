@@ -71,7 +71,8 @@ class SecurityHeadersMiddleware:
                 if no_store:
                     headers = [h for h in headers if h[0].lower() != b"cache-control"]
                     headers.append(_NO_STORE)
-                headers.extend(added)
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in added if h[0] not in present)  # a page's own wins
                 message["headers"] = headers
             await send(message)
 

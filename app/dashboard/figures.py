@@ -12,10 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.money import fen_to_wan_yuan, fen_to_yuan
-from app.core.time import utcnow
+from app.core.time import SHANGHAI, utcnow
 from app.dashboard import charts
 from app.models import User
-from app.statistics import dashboard_source as source
+from app.statistics import service as stats
+from app.statistics.export import export_report, parse_format
+from app.statistics.schemas import GroupBy
+from app.statistics.targets import progress as year_progress
 
 GROUPINGS: list[tuple[str, str]] = [
     ("merchant", "合作社/企业"),
@@ -33,7 +36,7 @@ FIRST_YEAR = 2021  # the pairing's current round began in 2021
 
 @dataclass(slots=True)
 class View:
-    """The page's choices, from the query string; bad values fall back to the defaults and say so."""
+    """The page's choices from the query string; bad values fall back to defaults, said so."""
 
     year: int
     date_from: date
@@ -44,7 +47,12 @@ class View:
 
     @classmethod
     def parse(
-        cls, today: date, year: str | None, date_from: str | None, date_to: str | None, group_by: str
+        cls,
+        today: date,
+        year: str | None,
+        date_from: str | None,
+        date_to: str | None,
+        group_by: str,
     ) -> View:
         errors: list[str] = []
         chosen = today.year
@@ -91,16 +99,18 @@ def _bad(text: str) -> date:
 
 async def page_context(session: AsyncSession, settings: Settings, view: View) -> dict[str, Any]:
     """Everything the dashboard template needs, from four reads of the statistics service."""
-    progress = await source.progress(session, settings, view.year)
-    breakdown = await source.breakdown(
-        session, settings, view.date_from, view.date_to, view.group_by
+    progress = await year_progress(session, settings, view.year)
+    breakdown = await stats.assistance_report(
+        session, settings, view.date_from, view.date_to, GroupBy(view.group_by)
     )
+    this_year = await stats.monthly_by_indicator(session, settings, view.year)
+    last_year = await stats.monthly_by_indicator(session, settings, view.year - 1)
     series = []
     for indicator, name, colour in INDICATORS:
-        this_year = await source.monthly(session, settings, view.year, indicator)
-        last_year = await source.monthly(session, settings, view.year - 1, indicator)
-        series.append(charts.Series(f"{name} {view.year}", colour, this_year))
-        series.append(charts.Series(f"{name} {view.year - 1}", colour, last_year, line=True))
+        series.append(charts.Series(f"{name} {view.year}", colour, this_year[indicator]))
+        series.append(
+            charts.Series(f"{name} {view.year - 1}", colour, last_year[indicator], line=True)
+        )
     series.sort(key=lambda s: s.line)  # bars first, then lines
     rows = sorted(breakdown.rows, key=lambda r: (-r.amount_fen, r.key))
     households = view.group_by in ("merchant", "township")
@@ -153,19 +163,12 @@ def _amounts(figure: Any) -> dict[str, Any]:
 
 def _row(row: Any, households: bool) -> dict[str, Any]:
     out = {"key": row.key, "label": row.label, **_amounts(row)}
-    linked = getattr(row, "linked_households", None)
-    if households and linked is not None:
-        out.update(
-            households=linked.households,
-            poverty_alleviated=linked.poverty_alleviated,
-            monitored=linked.monitored,
-        )
+    if households:
+        out["households"] = row.linked_households
     return out
 
 
 def _local_minute(moment: Any) -> str:
-    from app.core.time import SHANGHAI
-
     return (moment or utcnow()).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
@@ -178,5 +181,15 @@ async def export(
     date_to: str | None,
     group_by: str,
 ) -> Response:
-    """The same download as the API's export, for what the page shows."""
-    return await source.export(session, settings, user, export_format, date_from, date_to, group_by)
+    """The same download as the API's export (and audited the same way), for what the page
+    shows; a bad parameter is refused as by the API."""
+    start, end = stats.parse_range(date_from, date_to)
+    return await export_report(
+        session,
+        settings,
+        user,
+        parse_format(export_format),
+        start,
+        end,
+        stats.parse_group_by(group_by),
+    )

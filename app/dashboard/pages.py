@@ -29,11 +29,15 @@ PAGE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer browsers send `Origin: null` on the page's
+    # own form posts, and the sign-in and sign-out checks need the real origin
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
 }
 
 
-def render(_request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+def render(
+    _request: Request, template: str, context: dict[str, Any], status: int = 200
+) -> HTMLResponse:
     html = _env.get_template(template).render(static_url=STATIC_URL, **context)
     return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)

@@ -39,7 +39,11 @@ def set_session(request: Request, response: Response, token: str, max_age: int) 
 
 def clear_session(request: Request, response: Response) -> None:
     response.delete_cookie(
-        SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict", secure=is_secure(request)
+        SESSION_COOKIE,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=is_secure(request),
     )
 
 

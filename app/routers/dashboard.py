@@ -40,7 +40,7 @@ VIEWERS = (Role.official, Role.admin)
 
 
 async def _signed_in(request: Request, session: Session) -> tuple[User | None, str]:
-    """The user whose token the session cookie holds (re-read: a disabled account is out at once)."""
+    """The user whose token the session cookie holds (re-read: a disabled user is out at once)."""
     token = request.cookies.get(SESSION_COOKIE, "")
     settings: Settings = request.app.state.settings
     user_id = decode_access_token(token, settings.secret_key) if token else None
@@ -82,8 +82,7 @@ async def dashboard(
         user=user,
         logout_csrf=session_csrf(settings.secret_key, token),
         tab_urls={
-            key: "/dashboard?" + urlencode(view.query(group_by=key))
-            for key, _ in figures.GROUPINGS
+            key: "/dashboard?" + urlencode(view.query(group_by=key)) for key, _ in figures.GROUPINGS
         },
         export_urls={
             fmt: "/dashboard/export?" + urlencode({**view.query(), "format": fmt})
@@ -175,7 +174,9 @@ async def logout(
     """Sign out: the session cookie is removed."""
     _, token = await _signed_in(request, session)
     settings: Settings = request.app.state.settings
-    if token and (not same_origin(request) or csrf_token != session_csrf(settings.secret_key, token)):
+    if token and (
+        not same_origin(request) or csrf_token != session_csrf(settings.secret_key, token)
+    ):
         return Response("无效的请求。", status_code=403, media_type="text/plain; charset=utf-8")
     response = _to_login()
     clear_session(request, response)

@@ -318,3 +318,17 @@ def _uuids(keys: list[str]) -> list[uuid.UUID]:
         except ValueError:
             continue
     return out
+
+
+async def monthly_by_indicator(
+    session: AsyncSession, settings: Settings, year: int
+) -> dict[str, list[int]]:
+    """Each indicator's amount (fen) in each month of `year`: the `group_by=month` figures of
+    `assistance_report` split by indicator, read from the same aggregates."""
+    reader = Reader(session, settings, Dimension.indicator)
+    buckets = _buckets(date(year, 1, 1), date(year, 12, 31), Grain.month)
+    cells = [reader.cell(a, b, last) for _, a, b, last in buckets]
+    await reader.fill(cells)
+    return {
+        key: [_figures(c, key).amount_fen for c in cells] for key in ("purchased", "helped_sold")
+    }

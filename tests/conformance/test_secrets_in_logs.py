@@ -73,7 +73,7 @@ async def _run(session, statements):
 async def test_a_whole_session_logs_no_secret(app, session, captured):
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
-    sqlite = app.state.db.is_sqlite
+    sqlite = app.state.db.serialises_writes
     admin = await make_user(session, role=Role.admin)
     secrets = [PASSWORD, WRONG_PASSWORD, ACCOUNT_NO, auth(app, admin)["Authorization"][7:]]
     for phone in (PHONE, CONTACT_PHONE, SHIPPING_PHONE, LATE_PHONE):

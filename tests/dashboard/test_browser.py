@@ -96,7 +96,11 @@ def test_an_official_reads_the_year_and_the_figures_equal_the_api(
     api = _api(demo_server, OFFICIAL)
 
     # the year against its targets
-    year = int(browser.find_element(By.CSS_SELECTOR, "select[name=year] option[selected]").get_attribute("value"))
+    year = int(
+        browser.find_element(By.CSS_SELECTOR, "select[name=year] option[selected]").get_attribute(
+            "value"
+        )
+    )
     progress = api.get("/stats/assistance/progress", params={"year": year}).json()
     for indicator in progress["indicators"]:
         card = browser.find_element(
@@ -104,8 +108,9 @@ def test_an_official_reads_the_year_and_the_figures_equal_the_api(
         )
         shown = card.find_element(By.CSS_SELECTOR, ".actual").get_attribute("data-fen")
         assert int(shown) == indicator["actual_fen"]
-        assert int(card.find_element(By.CSS_SELECTOR, ".target").get_attribute("data-fen")) == (
-            indicator["target_fen"]
+        assert (
+            int(card.find_element(By.CSS_SELECTOR, ".target").get_attribute("data-fen"))
+            == (indicator["target_fen"])
         )
     assert sum(i["actual_fen"] for i in progress["indicators"]) > 0  # the demo year is not empty
 
@@ -125,12 +130,22 @@ def test_an_official_reads_the_year_and_the_figures_equal_the_api(
 
     # the XLSX of what is shown opens, and its 元 column sums to the API's total
     browser.find_element(By.CSS_SELECTOR, ".downloads a[href*='format=xlsx']").click()
-    sheet = openpyxl.load_workbook(io.BytesIO(_wait_for_file(browser.download_dir, ".xlsx").read_bytes())).active
-    rows = [r for r in sheet.iter_rows(values_only=True)]
-    header = next(i for i, r in enumerate(rows) if r and r[0] and "乡镇" in str(r[0]))
-    yuan_col = next(j for j, h in enumerate(rows[header]) if h and "元" in str(h) and "万" not in str(h))
+    sheet = openpyxl.load_workbook(
+        io.BytesIO(_wait_for_file(browser.download_dir, ".xlsx").read_bytes())
+    ).active
+    rows = list(sheet.iter_rows(values_only=True))
+
+    def is_yuan(cell: object) -> bool:
+        return isinstance(cell, str) and "元" in cell and "万" not in cell
+
+    header = next(
+        i for i, r in enumerate(rows) if sum(c is not None for c in r) > 2 and any(map(is_yuan, r))
+    )
+    yuan_col = next(j for j, h in enumerate(rows[header]) if is_yuan(h))
     body = [r for r in rows[header + 1 :] if r[0] and r[0] != "合计"]
-    assert sum(Decimal(str(r[yuan_col])) for r in body) == Decimal(stats["totals"]["amount_fen"]) / 100
+    assert (
+        sum(Decimal(str(r[yuan_col])) for r in body) == Decimal(stats["totals"]["amount_fen"]) / 100
+    )
 
     # signing out ends the session
     browser.find_element(By.CSS_SELECTOR, "form.signout button").click()
@@ -146,7 +161,12 @@ def test_a_buyer_is_refused(demo_server: LiveServer, browser: Any) -> None:
     email = "dashboard-buyer@example.cn"
     created = api.post(
         "/auth/register",
-        json={"email": email, "password": DEMO_PASSWORD, "display_name": "王芳", "region_code": "330127"},
+        json={
+            "email": email,
+            "password": DEMO_PASSWORD,
+            "display_name": "王芳",
+            "region_code": "330127",
+        },
     )
     assert created.status_code == 201, created.text
     _sign_in(browser, demo_server, email)

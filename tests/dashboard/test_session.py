@@ -56,8 +56,10 @@ async def test_pages_forbid_scripts_framing_and_caching(client: httpx.AsyncClien
 async def test_buyers_and_merchants_get_403(
     client: httpx.AsyncClient, session: AsyncSession, role: Role
 ) -> None:
-    merchant = await make_merchant(session) if role == Role.merchant else None
-    user = await make_user(session, role=role, merchant=merchant)
+    if role == Role.merchant:
+        _, user = await make_merchant(session)
+    else:
+        user = await make_user(session, role=role)
     signed_in = await _sign_in(client, user)
     assert signed_in.status_code == 303
     page = await client.get("/dashboard")
@@ -94,7 +96,9 @@ async def test_the_session_cookie_is_httponly_strict_and_scoped(
     official = await make_user(session, role=Role.official)
     response = await _sign_in(client, official)
     assert response.status_code == 303 and response.headers["location"] == "/dashboard"
-    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("shanhai_dashboard="))
+    cookie = next(
+        c for c in response.headers.get_list("set-cookie") if c.startswith("shanhai_dashboard=")
+    )
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/dashboard" in cookie
 
 
@@ -119,7 +123,9 @@ async def test_sign_out_needs_the_page_token_and_ends_the_session(
     await _sign_in(client, official)
     page = await client.get("/dashboard")
     assert page.status_code == 200
-    forged = await client.post("/dashboard/logout", data={"csrf_token": "x"}, headers={"Origin": ORIGIN})
+    forged = await client.post(
+        "/dashboard/logout", data={"csrf_token": "x"}, headers={"Origin": ORIGIN}
+    )
     assert forged.status_code == 403
     assert (await client.get("/dashboard")).status_code == 200
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
