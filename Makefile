@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DATABASE_URL ?= sqlite+aiosqlite:///./shanhai.db
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean browser screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ run: $(VENV)/.installed
 	$(BIN)/shanhai seed-demo
 	$(BIN)/shanhai serve --host $(HOST) --port $(PORT) --no-migrate
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
@@ -38,6 +38,17 @@ format: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python scripts/bench_catalog.py
 	$(BIN)/python scripts/bench_checkout.py
+
+# Headless Chromium for the dashboard's browser tests (Debian's packages; root or sudo).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null; }
+
+# Screenshots of the dashboard on the demo data, into docs/.
+screenshots: $(VENV)/.installed browser
+	$(BIN)/python scripts/dashboard_screenshots.py
 
 clean:
 	rm -rf $(VENV) shanhai.db shanhai.db-wal shanhai.db-shm
