@@ -234,6 +234,19 @@ _FIELD_NOTES = {
     "disabled": "A disabled account cannot sign in and its tokens stop working.",
     "grant_type": "`password`, or left out.",
     "password": "The password, at least 10 characters.",
+    "from": "First day of the range, inclusive (Asia/Shanghai).",
+    "to": "Last day of the range, inclusive (Asia/Shanghai).",
+    "group_by": "What the rows are grouped by.",
+    "rows": "One row per key of the grouping.",
+    "indicator": "`purchased` (采购) or `helped_sold` (帮助销售).",
+    "label": "Display name, in Chinese.",
+    "year": "Calendar year.",
+    "as_of": "When the figures were read.",
+    "indicators": "One entry per indicator.",
+    "period_end": "Last day of the settled period, inclusive (Asia/Shanghai).",
+    "payout_method": "`stripe` or `bank_transfer`; null until paid.",
+    "adjustments": "Deductions for refunds after an earlier statement, and carried-forward nets.",
+    "settlements": "The statements this run issued.",
 }
 
 

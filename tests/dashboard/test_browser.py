@@ -62,6 +62,7 @@ def _sign_in(driver: Any, server: LiveServer, email: str) -> None:
     driver.find_element(By.NAME, "username").send_keys(email)
     driver.find_element(By.NAME, "password").send_keys(DEMO_PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    _wait_for_url(driver, "/dashboard")
 
 
 def _table(driver: Any) -> dict[str, int]:
@@ -74,6 +75,12 @@ def _table(driver: Any) -> dict[str, int]:
         )
         for row in cells
     }
+
+
+def _wait_for_url(driver: Any, suffix: str, seconds: float = 20) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, seconds).until(lambda d: d.current_url.endswith(suffix))
 
 
 def _wait_for_file(folder: Path, suffix: str, seconds: float = 20) -> Path:
@@ -149,7 +156,7 @@ def test_an_official_reads_the_year_and_the_figures_equal_the_api(
 
     # signing out ends the session
     browser.find_element(By.CSS_SELECTOR, "form.signout button").click()
-    assert browser.current_url.endswith("/dashboard/login")
+    _wait_for_url(browser, "/dashboard/login")
     browser.get(demo_server.base + "/dashboard")
     assert browser.current_url.endswith("/dashboard/login")
 

@@ -51,7 +51,7 @@ async def test_owner_changing_the_account_number_holds_payouts(client, app, sess
     for who in (owner, admin):
         body = (await client.get(f"{BASE}/{merchant.id}", headers=auth(app, who))).json()
         assert body["payouts_on_hold"] is True
-        assert body["bank_account"]["account_no_masked"] == "****5678"
+        assert body["bank_account"]["account_no"] == "****5678"
 
     [event] = await audit_events(session, "merchant.bank_account_changed")
     assert event.actor_id == owner.id and event.subject_id == str(merchant.id)
