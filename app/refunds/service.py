@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,24 +68,11 @@ async def succeeded_payment(session: AsyncSession, order_id: uuid.UUID) -> Payme
     )
 
 
-async def request_refund(
-    session: AsyncSession, buyer: User, order_id: uuid.UUID, data: RefundCreate
-) -> Refund:
-    """A buyer asks for lines of one merchant order back. Locks the order.
-
-    409 refund_exceeds_purchase when a quantity is more than bought less what was refunded or is
-    awaiting a decision; 422 for a line of another order or lines of two merchants.
-    """
-    if buyer.role != Role.buyer:
-        raise Forbidden("Only the buyer asks for a refund.")
-    await get_visible_order(session, buyer, order_id)
-    order = await lock_order(session, order_id)
-    if order.status not in REFUNDABLE:
-        raise OrderNotRefundable(f"An order that is {order.status} cannot be refunded.")
-    payment = await succeeded_payment(session, order.id)
-    if payment is None:  # pragma: no cover - a paid order always has one
-        raise OrderNotRefundable("This order has no captured payment.")
-
+async def _asked_lines(
+    session: AsyncSession, order_id: uuid.UUID, data: RefundCreate
+) -> tuple[dict[uuid.UUID, int], dict[uuid.UUID, OrderLine], uuid.UUID]:
+    """The quantities asked per line, the lines themselves and their one merchant order; 422
+    `invalid_refund_line` for a line of another order, `refund_spans_merchants` for two."""
     wanted: dict[uuid.UUID, int] = defaultdict(int)
     for line in data.lines:
         wanted[line.order_line_id] += line.quantity
@@ -93,7 +80,7 @@ async def request_refund(
         line.id: line
         for line in await session.scalars(
             select(OrderLine)
-            .where(OrderLine.order_id == order.id, OrderLine.id.in_(list(wanted)))
+            .where(OrderLine.order_id == order_id, OrderLine.id.in_(list(wanted)))
             .execution_options(populate_existing=True)
         )
     }
@@ -116,7 +103,28 @@ async def request_refund(
             "A refund covers lines of one merchant; ask once per merchant.",
             loc=("body", "lines", index, "order_line_id"),
         )
-    merchant_order_id = merchant_orders.pop()
+    return wanted, lines, merchant_orders.pop()
+
+
+async def request_refund(
+    session: AsyncSession, buyer: User, order_id: uuid.UUID, data: RefundCreate
+) -> Refund:
+    """A buyer asks for lines of one merchant order back. Locks the order.
+
+    409 refund_exceeds_purchase when a quantity is more than bought less what was refunded or is
+    awaiting a decision; 422 for a line of another order or lines of two merchants.
+    """
+    if buyer.role != Role.buyer:
+        raise Forbidden("Only the buyer asks for a refund.")
+    await get_visible_order(session, buyer, order_id)
+    order = await lock_order(session, order_id)
+    if order.status not in REFUNDABLE:
+        raise OrderNotRefundable(f"An order that is {order.status} cannot be refunded.")
+    payment = await succeeded_payment(session, order.id)
+    if payment is None:  # pragma: no cover - a paid order always has one
+        raise OrderNotRefundable("This order has no captured payment.")
+
+    wanted, lines, merchant_order_id = await _asked_lines(session, order.id, data)
     mo = await session.get(MerchantOrder, merchant_order_id)
     assert mo is not None
     if mo.status == MerchantOrderStatus.cancelled:
@@ -213,6 +221,53 @@ async def load_refund_for_decision(
     raise Forbidden("Refunds are decided by the merchant or an admin.")
 
 
+async def _move_money(
+    session: AsyncSession,
+    order: Order,
+    refund: Refund,
+    merchant_orders: dict[uuid.UUID, MerchantOrder],
+    by_mo: dict[uuid.UUID, int],
+    now: datetime,
+) -> None:
+    """The refund's money per merchant order: payables reduced, commission recomputed on gross
+    less refunds, both posted; a merchant order refunded in full before shipping is cancelled."""
+    rate = order.commission_rate_bps or 0
+    legs = [Leg(LedgerAccount.refunds_in_transit, -refund.amount_fen)]
+    commission_legs: list[Leg] = []
+    for mo_id, amount in by_mo.items():
+        mo = merchant_orders[mo_id]
+        mo.refunded_fen += amount
+        legs.append(Leg(LedgerAccount.merchant_payable, amount, mo.merchant_id, mo.id))
+        commission = apply_bps(mo.subtotal_fen - mo.refunded_fen, rate)
+        delta = commission - mo.commission_fen
+        mo.commission_fen = commission
+        commission_legs += [
+            Leg(LedgerAccount.merchant_payable, delta, mo.merchant_id, mo.id),
+            Leg(LedgerAccount.platform_commission, -delta, mo.merchant_id, mo.id),
+        ]
+        if mo.refunded_fen == mo.subtotal_fen and mo.status == MerchantOrderStatus.paid:
+            mo.status = MerchantOrderStatus.cancelled  # nothing left to ship
+            mo.cancelled_at = now
+    if sum(by_mo.values()) != refund.amount_fen:  # pragma: no cover - a bug, never input
+        raise AssertionError("refund lines do not add up to the refund")
+    await post(
+        session,
+        LedgerKind.refund_approved,
+        legs,
+        order_id=order.id,
+        payment_id=refund.payment_id,
+        refund_id=refund.id,
+    )
+    await post(
+        session,
+        LedgerKind.commission_adjusted,
+        commission_legs,
+        order_id=order.id,
+        payment_id=refund.payment_id,
+        refund_id=refund.id,
+    )
+
+
 async def apply_refund(
     session: AsyncSession,
     order: Order,
@@ -259,41 +314,7 @@ async def apply_refund(
             .execution_options(synchronize_session=False)
         )
 
-    rate = order.commission_rate_bps or 0
-    legs = [Leg(LedgerAccount.refunds_in_transit, -refund.amount_fen)]
-    commission_legs: list[Leg] = []
-    for mo_id, amount in by_mo.items():
-        mo = merchant_orders[mo_id]
-        mo.refunded_fen += amount
-        legs.append(Leg(LedgerAccount.merchant_payable, amount, mo.merchant_id, mo.id))
-        commission = apply_bps(mo.subtotal_fen - mo.refunded_fen, rate)
-        delta = commission - mo.commission_fen
-        mo.commission_fen = commission
-        commission_legs += [
-            Leg(LedgerAccount.merchant_payable, delta, mo.merchant_id, mo.id),
-            Leg(LedgerAccount.platform_commission, -delta, mo.merchant_id, mo.id),
-        ]
-        if mo.refunded_fen == mo.subtotal_fen and mo.status == MerchantOrderStatus.paid:
-            mo.status = MerchantOrderStatus.cancelled  # nothing left to ship
-            mo.cancelled_at = now
-    if sum(by_mo.values()) != refund.amount_fen:  # pragma: no cover - a bug, never input
-        raise AssertionError("refund lines do not add up to the refund")
-    await post(
-        session,
-        LedgerKind.refund_approved,
-        legs,
-        order_id=order.id,
-        payment_id=refund.payment_id,
-        refund_id=refund.id,
-    )
-    await post(
-        session,
-        LedgerKind.commission_adjusted,
-        commission_legs,
-        order_id=order.id,
-        payment_id=refund.payment_id,
-        refund_id=refund.id,
-    )
+    await _move_money(session, order, refund, merchant_orders, by_mo, now)
     order.refunded_fen += refund.amount_fen
     refund.status = RefundStatus.approved
     refund.decided_at = refund.decided_at or now
