@@ -266,12 +266,13 @@ async def adjust_stock(
 )
 async def list_stock_adjustments(
     product_id: ProductId,
-    user: ManagerUser,
+    user: CurrentUser,
     session: Session,
     limit: Limit = 20,
     cursor: Cursor = None,
 ) -> Page[StockAdjustmentRead]:
-    """A product's stock adjustments, newest first: for its merchant's members and admins."""
+    """A product's stock adjustments, newest first: for its merchant's members and admins. Anyone
+    else: 403 on a product on sale (it sees the product), 404 on one that is not."""
     return await service.list_stock_adjustments(
         session, user, product_id, limit=limit, cursor=cursor
     )

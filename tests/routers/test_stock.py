@@ -279,9 +279,11 @@ async def test_history_is_private(client, session, app):
     on_sale = await make_product(session, cast.merchant)
     hidden = await make_product(session, cast.merchant, status=ProductStatus.pending_review)
     assert (await client.get(_url(on_sale))).status_code == 401
-    for who in (cast.buyer, cast.official):
+    for who in (cast.buyer, cast.official):  # they see the product on sale: 403; hidden: 404
         r = await client.get(_url(on_sale), headers=auth(app, who))
-        assert (r.status_code, r.json()["code"]) == (403, "forbidden")
+        assert (r.status_code, r.json()["code"]) == (403, "not_merchant_member")
+        r = await client.get(_url(hidden), headers=auth(app, who))
+        assert (r.status_code, r.json()["code"]) == (404, "product_not_found")
     r = await client.get(_url(on_sale), headers=auth(app, cast.other_owner))
     assert (r.status_code, r.json()["code"]) == (403, "not_merchant_member")
     r = await client.get(_url(hidden), headers=auth(app, cast.other_owner))
