@@ -264,7 +264,7 @@ async def list_public_products(
 # `ProductRead` serialises it (same keys in the same order, UTC timestamps with microseconds,
 # see `app.core.validators.UtcTimestamp`), the statement is compiled once per filter shape and
 # runs as a prepared statement on the asyncpg connection itself, and the items are joined into
-# the response body. tests/routers/test_product_list.py checks the list and `GET
+# the response body. tests/catalog/test_product_list.py checks the list and `GET
 # /products/{id}` agree field for field on both databases.
 
 _TIMESTAMP_FORMAT: ColumnElement[str] = literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'""")
