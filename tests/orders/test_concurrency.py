@@ -12,13 +12,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -35,6 +32,7 @@ from app.core.db import create_engine
 from app.core.security import create_access_token
 from app.models import MerchantOrder, Order, OrderLine, Product, User
 from tests.fixtures.factories import make_merchant, make_product, make_user
+from tests.fixtures.live import free_port, healthy, stop
 from tests.fixtures.orders import ADDRESS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,36 +51,11 @@ class Server:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _healthy(base: str) -> bool:
-    try:
-        with urllib.request.urlopen(base + "/healthz", timeout=1) as resp:
-            return int(resp.status) == 200
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
 def server(database_url: str) -> Iterator[Server]:
     """`uvicorn app.main:create_app --factory --workers 2` on a free loopback port, on the test
     database; yielded once /healthz answers and both workers have finished starting up."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -117,7 +90,7 @@ def server(database_url: str) -> Iterator[Server]:
                 if proc.poll() is not None:
                     pytest.fail(f"uvicorn exited early ({proc.returncode}):\n{srv.tail()}")
                 text = log.read_text(errors="replace")
-                if text.count("Application startup complete") >= WORKERS and _healthy(srv.base):
+                if text.count("Application startup complete") >= WORKERS and healthy(srv.base):
                     break
                 if time.monotonic() > deadline:
                     pytest.fail(f"uvicorn did not start {WORKERS} workers in 30 s:\n{srv.tail()}")
@@ -128,7 +101,7 @@ def server(database_url: str) -> Iterator[Server]:
             assert proc.poll() is None, f"uvicorn died during the tests:\n{srv.tail()}"
             assert "Traceback" not in log.read_text(errors="replace"), srv.tail(80)
         finally:
-            _stop(proc)
+            stop(proc)
 
 
 def _bearer(user: User) -> str:
