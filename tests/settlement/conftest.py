@@ -9,15 +9,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
 
 from app.core.config import Settings
-from app.core.db import create_engine
 from app.main import create_app
-from app.models import LedgerEntry, Role
+from app.models import Role
 from tests.conftest import clean_and_dispose
 from tests.fixtures.factories import make_merchant, make_product, make_user
 from tests.fixtures.stripe import FakeConnect
+from tests.orders.conftest import ledger_balances  # noqa: F401 (the same after-test ledger check)
 
 
 @pytest.fixture
@@ -41,27 +40,6 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
         yield application
     finally:
         await clean_and_dispose(application)
-
-
-@pytest.fixture(autouse=True)
-async def ledger_balances(app: FastAPI, database_url: str) -> AsyncIterator[None]:
-    """After each test: the ledger sums to 0 and so does every transaction."""
-    yield
-    engine = create_engine(database_url, for_writes=False)
-    try:
-        async with engine.connect() as conn:
-            total = await conn.scalar(select(func.coalesce(func.sum(LedgerEntry.amount_fen), 0)))
-            unbalanced = (
-                await conn.execute(
-                    select(LedgerEntry.txn_id, func.sum(LedgerEntry.amount_fen))
-                    .group_by(LedgerEntry.txn_id)
-                    .having(func.sum(LedgerEntry.amount_fen) != 0)
-                )
-            ).all()
-    finally:
-        await engine.dispose()
-    assert total == 0, f"the ledger sums to {total}"
-    assert unbalanced == [], f"unbalanced transactions: {unbalanced}"
 
 
 @pytest.fixture
