@@ -5,7 +5,8 @@ this module asks which database it runs on (Prefect's `server/utilities/database
 same with `@compiles(..., "postgresql")` / `"sqlite"`). Each construct is compiled once with its
 statement and cached by SQLAlchemy like any other: no work per request.
 
-- `upsert`: INSERT … ON CONFLICT DO NOTHING / DO UPDATE, one statement for both databases.
+- `upsert`: INSERT … ON CONFLICT DO NOTHING / DO UPDATE, one statement for both databases;
+  `upsert_add` (counters that add) and `upsert_set` (rows that are replaced) are built on it.
 - `for_update_skip_locked`: row claims for jobs; SQLite serialises writers, so it is a no-op.
 - `next_serial`: an increasing number from a PostgreSQL sequence, or max + 1 on SQLite.
 - `shanghai_period`: the Asia/Shanghai day, month, quarter or year of a UTC timestamp, as text.
@@ -103,6 +104,27 @@ def upsert(
         pg = pg_dml.OnConflictDoUpdate(index_elements=conflict, set_=set_, where=where)
         lite = sqlite_dml.OnConflictDoUpdate(index_elements=conflict, set_=set_, where=where)
     return insert(table).ext(OnConflict(pg, lite))
+
+
+def upsert_add(table: Table, keys: Sequence[str], adds: Sequence[str]) -> Insert:
+    """`upsert` that adds: `ON CONFLICT (keys) DO UPDATE SET c = table.c + excluded.c` for each
+    of `adds`.
+
+    Both databases lock (PostgreSQL) or serialise (SQLite) the conflicting row, so concurrent
+    upserts never lose an addition; with `.returning(...)` each row reports its new values.
+    Rows should be given in primary-key order so that concurrent writers lock in one order."""
+    proposed = excluded(table)
+    return upsert(
+        table,
+        [table.c[k] for k in keys],
+        {c: table.c[c] + proposed[c] for c in adds},
+    )
+
+
+def upsert_set(table: Table, keys: Sequence[str], sets: Sequence[str]) -> Insert:
+    """`upsert` that replaces: `ON CONFLICT (keys) DO UPDATE SET c = excluded.c` for each of
+    `sets`, creating the row or replacing those columns."""
+    return upsert(table, [table.c[k] for k in keys], sets)
 
 
 # --- row claims --------------------------------------------------------------------------------
@@ -235,59 +257,7 @@ async def driver_connection(conn: AsyncConnection) -> Any | None:
     return (await conn.get_raw_connection()).driver_connection
 
 
-# --- statistics: additive upserts, Shanghai days, UUIDs as text ---------------------------------
-
-
-class upsert_add(Insert):
-    """`INSERT … ON CONFLICT (keys) DO UPDATE SET c = table.c + excluded.c` for each of `adds`.
-
-    Both databases lock (PostgreSQL) or serialise (SQLite) the conflicting row, so concurrent
-    upserts never lose an addition; with `.returning(...)` each row reports its new values.
-    Rows should be given in primary-key order so that concurrent writers lock in one order."""
-
-    inherit_cache = False
-    adds = True
-
-    def __init__(self, table: Any, keys: Sequence[str], adds: Sequence[str]) -> None:
-        super().__init__(table)
-        self.conflict_keys = tuple(keys)
-        self.add_columns = tuple(adds)
-
-
-class upsert_set(upsert_add):
-    """`INSERT … ON CONFLICT (keys) DO UPDATE SET c = excluded.c`: create or replace a row."""
-
-    inherit_cache = False
-    adds = False
-
-
-def _upsert_add_sql(element: upsert_add, compiler: SQLCompiler, **kw: Any) -> str:
-    sql: str = compiler.visit_insert(element, **kw)  # type: ignore[no-untyped-call]
-    table = compiler.preparer.format_table(element.table)
-    q = compiler.preparer.quote
-    sets = [
-        f"{q(c)} = {table}.{q(c)} + excluded.{q(c)}"
-        if element.adds
-        else f"{q(c)} = excluded.{q(c)}"
-        for c in element.add_columns
-    ]
-    keys = ", ".join(q(k) for k in element.conflict_keys)
-    conflict = f" ON CONFLICT ({keys}) DO UPDATE SET {', '.join(sets)}"
-    head, sep, tail = sql.rpartition(" RETURNING ")
-    return f"{head}{conflict}{sep}{tail}" if sep else sql + conflict
-
-
-@compiles(upsert_set, "postgresql")
-@compiles(upsert_add, "postgresql")
-def _upsert_add_postgresql(element: upsert_add, compiler: SQLCompiler, **kw: Any) -> str:
-    return _upsert_add_sql(element, compiler, **kw)
-
-
-@compiles(upsert_set, "sqlite")
-@compiles(upsert_add, "sqlite")
-def _upsert_add_sqlite(element: upsert_add, compiler: SQLCompiler, **kw: Any) -> str:
-    # SQLite ≥ 3.35 takes PostgreSQL's upsert and RETURNING syntax word for word.
-    return _upsert_add_sql(element, compiler, **kw)
+# --- statistics: Shanghai days, UUIDs as text ----------------------------------------------------
 
 
 class shanghai_date(FunctionElement[Any]):

@@ -15,9 +15,9 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.sql import upsert_add
@@ -36,6 +36,8 @@ from app.statistics.periods import PERIOD_GRAINS, Dimension, Grain, Indicator, p
 SUM_KEYS = ("dimension", "grain", "period", "key")
 BUYER_KEYS = (*SUM_KEYS, "buyer_id")
 DimKey = tuple[Dimension, str]
+_periods = cast(Table, StatsPeriod.__table__)
+_buyers = cast(Table, StatsBuyer.__table__)
 
 
 def indicator_for(buyer_region_code: str, east_region_codes: Sequence[str]) -> Indicator:
@@ -180,7 +182,7 @@ async def _record(
     if not touched:
         return
     await session.execute(
-        upsert_add(StatsPeriod.__table__, SUM_KEYS, ("amount_fen", "units", "order_count")).values(
+        upsert_add(_periods, SUM_KEYS, ("amount_fen", "units", "order_count")).values(
             sorted(
                 (
                     _sum_row(k, grain, day, sums[k][0], sums[k][1], orders[k], 0)
@@ -215,7 +217,7 @@ async def _record_buyers(
         ),
         key=_row_key,
     )
-    table = StatsBuyer.__table__
+    table = _buyers
     result = await session.execute(
         upsert_add(table, BUYER_KEYS, ("orders",))
         .values(rows)
@@ -239,9 +241,7 @@ async def _record_buyers(
             )
     if flips:
         await session.execute(
-            upsert_add(StatsPeriod.__table__, SUM_KEYS, ("buyer_count",)).values(
-                sorted(flips, key=_row_key)
-            )
+            upsert_add(_periods, SUM_KEYS, ("buyer_count",)).values(sorted(flips, key=_row_key))
         )
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import cast
 
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.service import record
@@ -36,7 +38,9 @@ async def set_targets(
     now = utcnow()
     values = {**data.model_dump(), "updated_by": user.id, "updated_at": now}
     await session.execute(
-        upsert_set(StatsTarget.__table__, ("year",), tuple(values)).values(year=year, **values)
+        upsert_set(cast(Table, StatsTarget.__table__), ("year",), tuple(values)).values(
+            year=year, **values
+        )
     )
     await record(
         session,
