@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DATABASE_URL ?= sqlite+aiosqlite:///./shanhai.db
 
-.PHONY: run test lint format bench clean browser screenshots
+.PHONY: run test lint format bench clean browser screenshots wrk
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,9 +35,16 @@ format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed wrk
 	$(BIN)/python scripts/bench_catalog.py
 	$(BIN)/python scripts/bench_checkout.py
+
+# The HTTP load generator for the benchmarks (Debian's package; root or sudo).
+wrk:
+	@command -v wrk >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
 
 # Headless Chromium for the dashboard's browser tests (Debian's packages; root or sudo).
 browser:
