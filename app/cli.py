@@ -123,6 +123,7 @@ async def _jobs(args: argparse.Namespace) -> int:
 
 async def _stats(args: argparse.Namespace) -> int:
     """`stats rebuild` recomputes every aggregate; `stats verify` exits 1 on any difference."""
+    from app.core.progress import ProgressBar
     from app.statistics.recount import rebuild, verify
 
     settings = get_settings()
@@ -130,7 +131,8 @@ async def _stats(args: argparse.Namespace) -> int:
     try:
         async with db.sessionmaker() as session:
             if args.stats_command == "rebuild":
-                await rebuild(session, settings.east_region_codes, settings.west_region_codes)
+                bar = ProgressBar("rebuild") if sys.stderr.isatty() else None
+                await rebuild(session, settings.east_region_codes, settings.west_region_codes, bar)
                 await session.commit()
                 print("statistics rebuilt from the order lines")
                 return 0

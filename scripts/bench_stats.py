@@ -2,10 +2,13 @@
 end over HTTP against one uvicorn worker, on SQLite and on PostgreSQL.
 
     python scripts/bench_stats.py --lines 1000000 [--requests 21] [--only sqlite|postgresql]
+    python scripts/bench_stats.py --sqlite-url URL --pg-url URL   # data sets made earlier
 
-Each database is created afresh, filled by `scripts/gen_stats_dataset.py` (then the aggregates
-are rebuilt and verified), and queried sequentially (one request at a time: latency, not
-throughput). Prints the median and p95 in milliseconds per query.
+Each database is created afresh and filled by `scripts/gen_stats_dataset.py` (which rebuilds
+the aggregates), unless `--sqlite-url`/`--pg-url` name a database it filled before (a 1M-line
+data set takes minutes to make: make it once, measure it as often as needed). Then it is queried
+sequentially (one request at a time: latency, not throughput). Prints the median and p95 in
+milliseconds per query.
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ from pathlib import Path
 
 import benchlib
 from gen_stats_dataset import OFFICIAL_ID, generate
+from sqlalchemy import func, select
 
+from app.core.db import create_engine
 from app.core.migrations import upgrade
 from app.core.security import create_access_token
+from app.models import OrderLine
 from app.statistics.schemas import GroupBy
 
 
@@ -60,8 +66,9 @@ def measure(base: str, token: str, year: int, requests: int) -> dict[str, tuple[
     return out
 
 
-def run_one(kind: str, url: str, lines: int, requests: int, year: int, logdir: Path) -> None:
-    timings = asyncio.run(generate(url, lines, year))
+def run_one(kind: str, url: str, lines: int | None, requests: int, year: int, logdir: Path) -> None:
+    """Fill `url` with `lines` order lines first, or measure what it holds (`lines` None)."""
+    timings = asyncio.run(generate(url, lines, year)) if lines else asyncio.run(count_lines(url))
     env = benchlib.server_env(url)
     server = benchlib.start_server(
         f"stats-{kind}", ["app.main:create_app", "--factory"], env, logdir
@@ -72,14 +79,26 @@ def run_one(kind: str, url: str, lines: int, requests: int, year: int, logdir: P
         results = measure(server.base, token, year, requests)
     finally:
         benchlib.stop_server(server)
-    print(
-        f"\n{kind}: {int(timings['lines']):,} lines (insert {timings['insert_s']:.0f} s, "
-        f"rebuild {timings['rebuild_s']:.0f} s); {requests} requests each"
+    made = (
+        f" (insert {timings['insert_s']:.0f} s, rebuild {timings['rebuild_s']:.0f} s)"
+        if "insert_s" in timings
+        else " (made earlier)"
     )
+    print(f"\n{kind}: {int(timings['lines']):,} lines{made}; {requests} requests each")
     print(f"{'query':<34} {'median ms':>10} {'p95 ms':>8}")
     for name, (median, p95) in results.items():
         print(f"{name:<34} {median:>10.1f} {p95:>8.1f}")
     sys.stdout.flush()
+
+
+async def count_lines(url: str) -> dict[str, float]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            lines = await conn.scalar(select(func.count()).select_from(OrderLine))
+    finally:
+        await engine.dispose()
+    return {"lines": float(lines or 0)}
 
 
 def main() -> None:
@@ -89,16 +108,24 @@ def main() -> None:
     parser.add_argument("--year", type=int, default=2025)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     parser.add_argument("--postgres", default=benchlib.DEFAULT_PG)
+    parser.add_argument("--sqlite-url", help="a SQLite data set made earlier (not refilled)")
+    parser.add_argument("--pg-url", help="a PostgreSQL data set made earlier (not refilled)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         logdir = Path(tmp)
         if args.only in (None, "sqlite"):
-            url = f"sqlite+aiosqlite:///{logdir / 'stats.db'}"
-            upgrade(url)
-            run_one("sqlite", url, args.lines, args.requests, args.year, logdir)
+            if args.sqlite_url:
+                run_one("sqlite", args.sqlite_url, None, args.requests, args.year, logdir)
+            else:
+                url = f"sqlite+aiosqlite:///{logdir / 'stats.db'}"
+                upgrade(url)
+                run_one("sqlite", url, args.lines, args.requests, args.year, logdir)
         if args.only in (None, "postgresql"):
-            with benchlib.throwaway_database(args.postgres, "shanhai_stats") as url:
-                run_one("postgresql", url, args.lines, args.requests, args.year, logdir)
+            if args.pg_url:
+                run_one("postgresql", args.pg_url, None, args.requests, args.year, logdir)
+            else:
+                with benchlib.throwaway_database(args.postgres, "shanhai_stats") as url:
+                    run_one("postgresql", url, args.lines, args.requests, args.year, logdir)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,12 @@
 
 Writes (Core bulk inserts, in batches, with a progress bar) 100 Batang merchants, 500 products
 (some certificates expiring during the year), 50,000 buyers (Chun'an, elsewhere in Hangzhou,
-elsewhere; individuals and organisations), orders of 1–2 merchants with 3⅓ lines on average paid
-through the year with seasons (matsutake in summer, apples in autumn, organisations before the
-festivals), refunds on 3 % of the lines; then `rebuild` computes every aggregate from the lines,
-exactly as `shanhai stats rebuild` does. The money tables (payments, ledger) are not written: the
-statistics read orders and lines only. The database must be migrated.
+elsewhere; individuals and organisations), orders (about 300,000 for 1,000,000 lines) of 1–2
+merchants with 3⅓ lines on average paid through the year with seasons (matsutake in summer,
+apples in autumn, organisations before the festivals), refunds on 3 % of the lines; then
+`rebuild` computes every aggregate from the lines, exactly as `shanhai stats rebuild` does.
+The money tables (payments, ledger) are not written: the statistics read orders and lines only.
+The database must be migrated.
 """
 
 from __future__ import annotations
@@ -19,14 +20,17 @@ import random
 import sys
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import benchlib
 from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.db import create_engine
+from app.core.progress import ProgressBar
 from app.core.time import SHANGHAI
 from app.models import (
     BuyerType,
@@ -47,18 +51,6 @@ HANGZHOU = ["330102", "330105", "330106", "330108", "330109", "330110", "330122"
 OTHER = ["310101", "110105", "440305", "510107", "513301"]
 ORGS = [BuyerType.budget_unit, BuyerType.union, BuyerType.enterprise, BuyerType.public_institution]
 BATCH = 5000
-
-
-def progress(label: str, done: int, total: int, started: float) -> None:
-    width = 30
-    filled = int(width * done / max(total, 1))
-    rate = done / max(time.monotonic() - started, 1e-9)
-    sys.stdout.write(
-        f"\r{label:<10} [{'#' * filled}{'.' * (width - filled)}] {done:>9,}/{total:,} {rate:,.0f}/s"
-    )
-    if done >= total:
-        sys.stdout.write("\n")
-    sys.stdout.flush()
 
 
 def buyer_rows(rng: random.Random, count: int, now: datetime) -> list[dict[str, Any]]:
@@ -101,17 +93,16 @@ def paid_moment(rng: random.Random, year: int, organisation: bool) -> datetime:
 
 
 async def insert_all(conn: Any, model: Any, rows: list[dict[str, Any]], label: str) -> None:
-    started = time.monotonic()
+    bar = ProgressBar(label, sys.stdout)
     for i in range(0, len(rows), BATCH):
         await conn.execute(insert(model), rows[i : i + BATCH])
-        progress(label, min(i + BATCH, len(rows)), len(rows), started)
+        bar(min(i + BATCH, len(rows)), len(rows))
 
 
-async def generate(url: str, lines: int, year: int, seed: int = 7) -> dict[str, float]:
-    rng = random.Random(seed)
-    now = datetime.now(UTC)
-    orders_wanted = max(1, lines * 3 // 10)
-    buyers_wanted = max(10, min(50_000, lines // 20))
+def catalogue(
+    rng: random.Random, year: int, now: datetime
+) -> tuple[list[dict[str, Any]], dict[Any, list[dict[str, Any]]]]:
+    """100 merchants and 500 products, one in ten certificates expiring on 30 June of `year`."""
     merchants = benchlib.merchant_rows(rng, 100, now)
     products = benchlib.product_rows(rng, merchants, 500, now)
     for i, p in enumerate(products):
@@ -122,126 +113,157 @@ async def generate(url: str, lines: int, year: int, seed: int = 7) -> dict[str, 
     by_merchant: dict[Any, list[dict[str, Any]]] = {}
     for p in products:
         by_merchant.setdefault(p["merchant_id"], []).append(p)
-    merchant_ids = list(by_merchant)
-    buyers = buyer_rows(rng, buyers_wanted, now)
-    engine = create_engine(url)
-    timings: dict[str, float] = {}
-    started = time.monotonic()
-    async with engine.begin() as conn:
-        await insert_all(conn, Merchant, merchants, "merchants")
-        await insert_all(conn, Product, products, "products")
-        await insert_all(conn, User, buyers, "buyers")
-        await insert_all(conn, User, [official_row(now)], "official")
-    order_rows: list[dict[str, Any]] = []
-    mo_rows: list[dict[str, Any]] = []
-    line_rows: list[dict[str, Any]] = []
-    made = 0
-    t0 = time.monotonic()
-    for n in range(orders_wanted):
-        buyer = buyers[rng.randrange(len(buyers))]
-        organisation = buyer["buyer_type"] != BuyerType.individual
-        paid = paid_moment(rng, year, organisation)
-        order_id = uuid.uuid4()
-        total = 0
-        refunded_total = 0
-        # 3⅓ lines on average, over one merchant (2 in 3 orders) or two.
-        count = rng.choice((2, 3, 3, 4, 4, 4)) if made < lines else 1
-        sellers = rng.sample(merchant_ids, 1 if rng.random() < 0.67 else 2)
-        subtotals: dict[Any, list[int]] = {m: [0, 0] for m in sellers}
-        mo_ids = {m: uuid.uuid4() for m in sellers}
-        for position in range(count):
-            m = sellers[position % len(sellers)]
-            p = rng.choice(by_merchant[m])
-            quantity = rng.randint(1, 20 if organisation else 3)
-            refunded = rng.randint(1, quantity) if rng.random() < 0.03 else 0
-            amount = p["price_fen"] * quantity
-            line_rows.append(
-                {
-                    "id": uuid.uuid4(),
-                    "order_id": order_id,
-                    "merchant_order_id": mo_ids[m],
-                    "product_id": p["id"],
-                    "position": position,
-                    "name": p["name"],
-                    "unit": p["unit"],
-                    "unit_price_fen": p["price_fen"],
-                    "quantity": quantity,
-                    "line_total_fen": amount,
-                    "refunded_quantity": refunded,
-                    "category_slug": p["category_slug"],
-                    "assistance_class": p["assistance_class"],
-                    "origin_township": p["origin_township"],
-                    "cert_no": p["cert_no"],
-                    "cert_valid_from": p["cert_valid_from"],
-                    "cert_valid_to": p["cert_valid_to"],
-                }
-            )
-            subtotals[m][0] += amount
-            subtotals[m][1] += p["price_fen"] * refunded
-            total += amount
-            refunded_total += p["price_fen"] * refunded
-        made += count
-        for m in sellers:
-            mo_rows.append(
-                {
-                    "id": mo_ids[m],
-                    "order_id": order_id,
-                    "merchant_id": m,
-                    "status": MerchantOrderStatus.completed,
-                    "subtotal_fen": max(subtotals[m][0], 1),
-                    "refunded_fen": subtotals[m][1],
-                    "commission_fen": 0,
-                    "created_at": paid,
-                    "updated_at": paid,
-                }
-            )
-        order_rows.append(
+    return merchants, by_merchant
+
+
+@dataclass
+class Batch:
+    """Rows of orders, merchant orders and lines waiting to be inserted."""
+
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    merchant_orders: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+    async def insert(self, engine: Any) -> None:
+        async with engine.begin() as conn:
+            await conn.execute(insert(Order), self.orders)
+            await conn.execute(insert(MerchantOrder), self.merchant_orders)
+            for i in range(0, len(self.lines), BATCH):
+                await conn.execute(insert(OrderLine), self.lines[i : i + BATCH])
+        self.orders, self.merchant_orders, self.lines = [], [], []
+
+
+def add_order(
+    rng: random.Random,
+    batch: Batch,
+    number: int,
+    buyer: dict[str, Any],
+    by_merchant: dict[Any, list[dict[str, Any]]],
+    year: int,
+    count: int,
+) -> None:
+    """One completed order of `count` lines over one merchant (2 in 3 orders) or two, paid in
+    `year`; 3 % of its lines partly or wholly refunded."""
+    organisation = buyer["buyer_type"] != BuyerType.individual
+    paid = paid_moment(rng, year, organisation)
+    order_id = uuid.uuid4()
+    sellers = rng.sample(list(by_merchant), 1 if rng.random() < 0.67 else 2)
+    subtotals: dict[Any, list[int]] = {m: [0, 0] for m in sellers}
+    mo_ids = {m: uuid.uuid4() for m in sellers}
+    for position in range(count):
+        m = sellers[position % len(sellers)]
+        p = rng.choice(by_merchant[m])
+        quantity = rng.randint(1, 20 if organisation else 3)
+        refunded = rng.randint(1, quantity) if rng.random() < 0.03 else 0
+        batch.lines.append(line_row(order_id, mo_ids[m], p, position, quantity, refunded))
+        subtotals[m][0] += p["price_fen"] * quantity
+        subtotals[m][1] += p["price_fen"] * refunded
+    for m in sellers:
+        batch.merchant_orders.append(
             {
-                "id": order_id,
-                "number": n + 1,
-                "order_no": f"SB{paid:%Y%m%d}{n + 1:010d}",
-                "buyer_id": buyer["id"],
-                "buyer_region_code": buyer["region_code"],
-                "buyer_type": buyer["buyer_type"],
-                "status": OrderStatus.completed,
-                "payment_method": PaymentMethod.bank_transfer,
-                "total_fen": total,
-                "refunded_fen": refunded_total,
-                "ship_recipient": "收件人",
-                "ship_phone": "+8613800000000",
-                "ship_region_code": buyer["region_code"],
-                "ship_address": "测试地址",
-                "expires_at": paid + timedelta(minutes=30),
-                "paid_at": paid,
-                "commission_rate_bps": 0,
-                "created_at": paid - timedelta(minutes=5),
+                "id": mo_ids[m],
+                "order_id": order_id,
+                "merchant_id": m,
+                "status": MerchantOrderStatus.completed,
+                "subtotal_fen": max(subtotals[m][0], 1),
+                "refunded_fen": subtotals[m][1],
+                "commission_fen": 0,
+                "created_at": paid,
                 "updated_at": paid,
             }
         )
-        if len(line_rows) >= 50_000 or n == orders_wanted - 1:
-            async with engine.begin() as conn:
-                await conn.execute(insert(Order), order_rows)
-                await conn.execute(insert(MerchantOrder), mo_rows)
-                for i in range(0, len(line_rows), BATCH):
-                    await conn.execute(insert(OrderLine), line_rows[i : i + BATCH])
-            order_rows, mo_rows, line_rows = [], [], []
-            progress("orders", n + 1, orders_wanted, t0)
-        if made >= lines and n < orders_wanted - 1:
-            orders_wanted = n + 2  # stop at the wanted number of lines
-    timings["insert_s"] = time.monotonic() - started
-    print(
-        f"{made:,} order lines in {n + 1:,} orders by {len(buyers):,} buyers; rebuilding …",
-        flush=True,
-    )
-    settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
-    t1 = time.monotonic()
-    async with engine.begin() as conn:
-        from sqlalchemy.ext.asyncio import AsyncSession
+    total = sum(a for a, _ in subtotals.values())
+    refunded_total = sum(r for _, r in subtotals.values())
+    batch.orders.append(order_row(order_id, number, buyer, paid, total, refunded_total))
 
-        async with AsyncSession(bind=conn) as session:
-            await rebuild(session, settings.east_region_codes, settings.west_region_codes)
-    timings["rebuild_s"] = time.monotonic() - t1
-    timings["lines"] = made
+
+def line_row(
+    order_id: Any, mo_id: Any, p: dict[str, Any], position: int, quantity: int, refunded: int
+) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "order_id": order_id,
+        "merchant_order_id": mo_id,
+        "product_id": p["id"],
+        "position": position,
+        "name": p["name"],
+        "unit": p["unit"],
+        "unit_price_fen": p["price_fen"],
+        "quantity": quantity,
+        "line_total_fen": p["price_fen"] * quantity,
+        "refunded_quantity": refunded,
+        "category_slug": p["category_slug"],
+        "assistance_class": p["assistance_class"],
+        "origin_township": p["origin_township"],
+        "cert_no": p["cert_no"],
+        "cert_valid_from": p["cert_valid_from"],
+        "cert_valid_to": p["cert_valid_to"],
+    }
+
+
+def order_row(
+    order_id: Any, number: int, buyer: dict[str, Any], paid: datetime, total: int, refunded: int
+) -> dict[str, Any]:
+    return {
+        "id": order_id,
+        "number": number,
+        "order_no": f"SB{paid:%Y%m%d}{number:010d}",
+        "buyer_id": buyer["id"],
+        "buyer_region_code": buyer["region_code"],
+        "buyer_type": buyer["buyer_type"],
+        "status": OrderStatus.completed,
+        "payment_method": PaymentMethod.bank_transfer,
+        "total_fen": total,
+        "refunded_fen": refunded,
+        "ship_recipient": "收件人",
+        "ship_phone": "+8613800000000",
+        "ship_region_code": buyer["region_code"],
+        "ship_address": "测试地址",
+        "expires_at": paid + timedelta(minutes=30),
+        "paid_at": paid,
+        "commission_rate_bps": 0,
+        "created_at": paid - timedelta(minutes=5),
+        "updated_at": paid,
+    }
+
+
+async def generate(url: str, lines: int, year: int, seed: int = 7) -> dict[str, float]:
+    """Fill the migrated database at `url` with about `lines` order lines paid in `year`, then
+    rebuild the aggregates. Returns the line count and the seconds each phase took."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    merchants, by_merchant = catalogue(rng, year, now)
+    buyers = buyer_rows(rng, max(10, min(50_000, lines // 20)), now)
+    engine = create_engine(url)
+    started = time.monotonic()
+    async with engine.begin() as conn:
+        await insert_all(conn, Merchant, merchants, "merchants")
+        products = [p for group in by_merchant.values() for p in group]
+        await insert_all(conn, Product, products, "products")
+        await insert_all(conn, User, buyers, "buyers")
+        await insert_all(conn, User, [official_row(now)], "official")
+    batch, made, number = Batch(), 0, 0
+    bar = ProgressBar("lines", sys.stdout)
+    while made < lines:
+        number += 1
+        count = min(rng.choice((2, 3, 3, 4, 4, 4)), lines - made)  # 3⅓ lines on average
+        add_order(rng, batch, number, buyers[rng.randrange(len(buyers))], by_merchant, year, count)
+        made += count
+        if len(batch.lines) >= 50_000 or made >= lines:
+            await batch.insert(engine)
+            bar(made, lines)
+    timings = {"insert_s": time.monotonic() - started, "lines": float(made)}
+    print(f"{made:,} order lines in {number:,} orders by {len(buyers):,} buyers", flush=True)
+    settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+    rebuilt = time.monotonic()
+    async with engine.begin() as conn, AsyncSession(bind=conn) as session:
+        await rebuild(
+            session,
+            settings.east_region_codes,
+            settings.west_region_codes,
+            ProgressBar("rebuild", sys.stdout),
+        )
+    timings["rebuild_s"] = time.monotonic() - rebuilt
     print(f"inserted in {timings['insert_s']:.0f} s, rebuilt in {timings['rebuild_s']:.0f} s")
     await engine.dispose()
     return timings

@@ -8,7 +8,7 @@ with their net (paid less refunded) units and amount and every dimension's key.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -175,9 +175,27 @@ def _scratch_table() -> Table:
     )
 
 
-async def rebuild(session: AsyncSession, east: Sequence[str], west: Sequence[str]) -> None:
+Progress = Callable[[int, int], None]
+"""Called with (steps done, steps in all) as a rebuild goes."""
+
+
+async def rebuild(
+    session: AsyncSession,
+    east: Sequence[str],
+    west: Sequence[str],
+    progress: Progress | None = None,
+) -> None:
     """Recompute every aggregate from the order lines (after a restore, a migration, or a change
     of the paired counties). Runs in the caller's transaction."""
+    steps = 2 + len(Dimension) * (len(Grain) + len(PERIOD_GRAINS))
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, steps)
+
     for model in (StatsBuyer, StatsPeriod, StatsCounted):
         await session.execute(delete(model))
     await session.execute(
@@ -194,6 +212,7 @@ async def rebuild(session: AsyncSession, east: Sequence[str], west: Sequence[str
             .where(Order.paid_at.is_not(None), Merchant.region_code.in_(list(west))),
         )
     )
+    step()
     scratch = _scratch_table()
     conn = await session.connection()
     await conn.run_sync(lambda c: scratch.create(c))
@@ -201,6 +220,7 @@ async def rebuild(session: AsyncSession, east: Sequence[str], west: Sequence[str
     await session.execute(
         insert(scratch).from_select([c.name for c in scratch.columns], select(source))
     )
+    step()
     columns = ["dimension", "grain", "period", "key", "amount_fen", "units", "order_count"]
     for dim in Dimension:
         for grain in Grain:
@@ -209,6 +229,7 @@ async def rebuild(session: AsyncSession, east: Sequence[str], west: Sequence[str
                     [*columns, "buyer_count"], recount_select(scratch, dim, grain)
                 )
             )
+            step()
         for grain in PERIOD_GRAINS:
             await session.execute(
                 insert(StatsBuyer).from_select(
@@ -216,6 +237,7 @@ async def rebuild(session: AsyncSession, east: Sequence[str], west: Sequence[str
                     _membership_select(scratch, dim, grain),
                 )
             )
+            step()
     await conn.run_sync(lambda c: scratch.drop(c))
     await session.flush()
 
