@@ -67,9 +67,7 @@ def main() -> None:
     results: dict[str, list[float]] = {}
     with (
         tempfile.TemporaryDirectory() as tmp,
-        live_server(
-            args.database_url, log_dir=Path(tmp), extra_env={"LOG_LEVEL": "WARNING"}
-        ) as server,
+        live_server(args.database_url, log_dir=Path(tmp)) as server,
     ):
         driver = chrome(Path(tmp))
         try:

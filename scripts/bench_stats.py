@@ -69,7 +69,8 @@ def measure(base: str, token: str, year: int, requests: int) -> dict[str, tuple[
 def run_one(kind: str, url: str, lines: int | None, requests: int, year: int, logdir: Path) -> None:
     """Fill `url` with `lines` order lines first, or measure what it holds (`lines` None)."""
     timings = asyncio.run(generate(url, lines, year)) if lines else asyncio.run(count_lines(url))
-    env = benchlib.server_env(url)
+    # Production settings refuse SQLite (it is for development and the demo): development there.
+    env = benchlib.server_env(url, **({"ENVIRONMENT": "development"} if kind == "sqlite" else {}))
     server = benchlib.start_server(
         f"stats-{kind}", ["app.main:create_app", "--factory"], env, logdir
     )
