@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.time import shanghai_today, utcnow
 from app.dashboard.session import SESSION_COOKIE, session_csrf
-from app.models import Role, User
+from app.models import MerchantStatus, ProductStatus, Role, User
 from tests.conformance.helpers import API, OPEN, ROLE_ONLY, SEE_OR_ACT, problem
 from tests.fixtures.catalog import product_body
 from tests.fixtures.factories import PASSWORD, make_merchant, make_product, make_user, token_for
@@ -591,6 +591,49 @@ async def test_every_route_answers_every_caller_as_declared(
             wrong.append(f"{op}: expected {expected}, got {got}: {r.text[:300]}")
         elif (shape := _problem_shape(op, r)) is not None:
             wrong.append(f"{op}: {shape}")
+    assert wrong == [], "\n".join(wrong)
+
+
+HIDING = {"merchant_id": "404 merchant_not_found", "product_id": "404 product_not_found"}
+
+
+async def test_what_a_stranger_may_not_see_is_404_on_every_route_that_names_it(
+    client: httpx.AsyncClient, app: FastAPI, session: AsyncSession
+) -> None:
+    """The other column of the 404/403 rule: a merchant that is not approved, and its product
+    awaiting review, are hidden from everyone but their members and admins. Every route naming
+    one answers 404 to the buyers, another merchant's member and an official (the public reads,
+    to the anonymous caller too), as if it did not exist; a route that refuses by role answers
+    as it does for a visible merchant."""
+    merchant, _ = await make_merchant(session, status=MerchantStatus.pending)
+    staff = await make_staff(session, merchant)
+    product = await make_product(session, merchant, status=ProductStatus.pending_review)
+    _, other_member = await make_merchant(session)
+    users = {
+        "buyer": await make_user(session),
+        "other_buyer": await make_user(session),
+        "other_member": other_member,
+        "official": await make_user(session, role=Role.official),
+    }
+    ids = {
+        "merchant_id": str(merchant.id),
+        "product_id": str(product.id),
+        "staff_id": str(staff.id),
+    }
+    world = World(users=users, ids=ids, order={}, app=app)
+    wrong = []
+    for op, route in ROUTES.items():
+        named = [name for name in HIDING if f"{{{name}}}" in op]
+        if not named:
+            continue
+        for caller in ("anonymous", *users):
+            expected = route.expected(caller)  # by role, as for a visible merchant
+            if op in OPEN or (op in SEE_OR_ACT and caller != "anonymous"):
+                expected = HIDING[named[-1]]
+            method, path, kwargs = _call(route, op, world, caller)
+            r = await client.request(method, path, **kwargs)
+            if (got := _answer(r, expected)) != expected:
+                wrong.append(f"{op} as {caller}: expected {expected}, got {got}: {r.text[:200]}")
     assert wrong == [], "\n".join(wrong)
 
 
