@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.core.errors import AppError, Unprocessable
+from app.core.errors import AppError, Forbidden, Unprocessable
+from app.models import Role
+
+
+def refuse_official(role: Role) -> None:
+    """Officials read and export statistics and set targets; anything else is 403 (API.md,
+    roles), even where another caller who may not see the resource would get 404."""
+    if role == Role.official:
+        raise Forbidden("Officials read and export statistics and set targets; nothing else.")
 
 
 class AccountError(AppError):

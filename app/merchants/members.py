@@ -17,6 +17,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.accounts.errors import refuse_official
 from app.audit.service import record
 from app.core.errors import Forbidden
 from app.core.pagination import decode_cursor, encode_cursor
@@ -149,7 +150,8 @@ async def _answerable(
     session: AsyncSession, user: User, invitation_id: uuid.UUID, now: datetime
 ) -> MerchantInvitation:
     """The caller's own invitation, still pending and not expired. Another user's invitation
-    is `invitation_not_found` (404), like one that does not exist."""
+    is `invitation_not_found` (404), like one that does not exist; officials get 403."""
+    refuse_official(user.role)
     invitation = await session.get(MerchantInvitation, invitation_id)
     if invitation is None or invitation.email != user.email:
         raise InvitationNotFound("No such invitation.")

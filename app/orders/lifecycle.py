@@ -15,6 +15,7 @@ from datetime import timedelta
 from sqlalchemy import Select, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.accounts.errors import refuse_official
 from app.core.config import Settings
 from app.core.errors import Forbidden
 from app.core.money import apply_bps
@@ -194,7 +195,8 @@ async def _merchant_order_seen_by(
     session: AsyncSession, user: User, merchant_order_id: uuid.UUID
 ) -> MerchantOrder:
     """The merchant order if `user` sees it: an admin, its merchant's members, the order's
-    buyer; anyone else gets `404 merchant_order_not_found`."""
+    buyer; officials 403; anyone else gets `404 merchant_order_not_found`."""
+    refuse_official(user.role)
     row = (
         await session.execute(
             select(MerchantOrder, Order.buyer_id)

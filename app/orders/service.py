@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy import Select, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.accounts.errors import refuse_official
 from app.core.config import Settings
 from app.core.errors import AppError, Forbidden
 from app.core.statements import Statements
@@ -379,7 +380,8 @@ async def get_visible_order(session: AsyncSession, user: User, order_id: uuid.UU
 async def get_order_seen_by(session: AsyncSession, user: User, order_id: uuid.UUID) -> Order:
     """The order if `user` sees it or a part of it: its buyer, an admin, or a member of one of
     its merchants (who sees its merchant order). Anyone else: `404 order_not_found`. For the
-    403-or-404 choice of actions the caller's role may not do."""
+    403-or-404 choice of actions the caller's role may not do. Officials: 403."""
+    refuse_official(user.role)
     order = await session.get(Order, order_id)
     if order is not None:
         if user.role == Role.admin or (user.role == Role.buyer and order.buyer_id == user.id):

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.accounts.errors import refuse_official
 from app.audit.service import record
 from app.core.config import Settings
 from app.core.errors import Forbidden
@@ -157,6 +158,7 @@ async def confirm_bank_transfer(
     bank's reference must not have confirmed another payment (`409 bank_reference_used`, also
     between two concurrent confirmations: a unique index). A transfer for an order cancelled
     meanwhile is recorded and its refund awaits the admin's transfer back (`mark-paid`)."""
+    refuse_official(admin.role)
     payment = await session.get(Payment, payment_id)
     if payment is None:
         raise PaymentNotFound("No such payment.")

@@ -183,7 +183,9 @@ def only(*callers: str, answer: str) -> dict[str, str]:
 
 
 STRANGERS = ("other_buyer", "other_member")  # no part in the buyer's order nor the merchant
-STRANGERS_AND_OFFICIAL = (*STRANGERS, "official")
+# Officials may do nothing outside statistics: 403 (API.md, roles), never 404.
+# An invitation is the invitee's alone: 404 to everyone else who may hold one.
+NOT_INVITED = ("buyer", "owner", "staff", "other_member", "admin")
 
 
 def _fresh_email(_world: World, _caller: str) -> dict[str, Any]:
@@ -358,20 +360,20 @@ ROUTES: dict[str, Route] = {
     f"GET {M}/orders": Route(act=only(*MEMBERS, "admin", answer="200")),
     f"POST {API}/orders/{{order_id}}/cancel": Route(
         act=only("buyer", answer="409 invalid_transition"),
-        hide=STRANGERS_AND_OFFICIAL,
+        hide=STRANGERS,
         hidden="404 order_not_found",
         ids={"order_id": "done_order_id"},
     ),
     f"POST {API}/merchant-orders/{{merchant_order_id}}/ship": Route(
         act=only(*MEMBERS, answer="409 invalid_transition"),
-        hide=STRANGERS_AND_OFFICIAL,
+        hide=STRANGERS,
         hidden="404 merchant_order_not_found",
         ids={"merchant_order_id": "done_merchant_order_id"},
         body={"carrier": "顺丰速运", "tracking_no": "SF1234567890"},
     ),
     f"POST {API}/merchant-orders/{{merchant_order_id}}/confirm-receipt": Route(
         act=only("buyer", answer="409 invalid_transition"),
-        hide=STRANGERS_AND_OFFICIAL,
+        hide=STRANGERS,
         hidden="404 merchant_order_not_found",
         ids={"merchant_order_id": "done_merchant_order_id"},
     ),
@@ -383,7 +385,7 @@ ROUTES: dict[str, Route] = {
     ),
     f"POST {API}/payments/{{payment_id}}/confirm": Route(
         act=only("admin", answer="409 invalid_transition"),
-        hide=(*STRANGERS_AND_OFFICIAL, *MEMBERS),
+        hide=(*STRANGERS, *MEMBERS),
         hidden="404 payment_not_found",
         body=_bank_transfer,
     ),
@@ -484,11 +486,13 @@ ROUTES: dict[str, Route] = {
     # the invitation is declined, then cannot be accepted; buyers hold orders in progress
     f"POST {API}/invitations/{{invitation_id}}/decline": Route(
         act=only("other_buyer", answer="200"),
-        refuse="404 invitation_not_found",
+        hide=NOT_INVITED,
+        hidden="404 invitation_not_found",
     ),
     f"POST {API}/invitations/{{invitation_id}}/accept": Route(
         act=only("other_buyer", answer="409 invalid_transition"),
-        refuse="404 invitation_not_found",
+        hide=NOT_INVITED,
+        hidden="404 invitation_not_found",
     ),
     f"POST {API}/merchants": Route(
         act={
