@@ -22,6 +22,7 @@ NoFieldsBody = Annotated[
     Body(description="`{}`; the body may also be left out."),
 ]
 _E401 = {"description": "`not_authenticated` / `invalid_token`."}
+_E403 = {"description": "`forbidden`: officials (who may do nothing outside the statistics)."}
 _E404 = {"description": "`invitation_not_found`: no such invitation for the caller."}
 _ANSWER_409 = (
     "`invalid_transition` (already accepted, declined or replaced by a newer invitation), "
@@ -49,6 +50,7 @@ async def list_my_invitations(
     response_model=InvitationRead,
     responses={
         401: _E401,
+        403: _E403,
         404: _E404,
         409: {
             "description": f"{_ANSWER_409}, `not_a_buyer` (only a buyer joins a merchant), "
@@ -71,7 +73,7 @@ async def accept_invitation(
 @router.post(
     "/invitations/{invitation_id}/decline",
     response_model=InvitationRead,
-    responses={401: _E401, 404: _E404, 409: {"description": f"{_ANSWER_409}."}},
+    responses={401: _E401, 403: _E403, 404: _E404, 409: {"description": f"{_ANSWER_409}."}},
 )
 async def decline_invitation(
     invitation_id: InvitationId, user: CurrentUser, session: Session, body: NoFieldsBody = None
