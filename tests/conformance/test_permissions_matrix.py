@@ -25,7 +25,6 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -34,15 +33,15 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.time import shanghai_today, utcnow
+from app.core.time import shanghai_today
 from app.dashboard.session import SESSION_COOKIE, session_csrf
-from app.models import MerchantStatus, ProductStatus, Role, User
+from app.models import MerchantStatus, ProductStatus, Role
 from tests.conformance.helpers import API, OPEN, ROLE_ONLY, SEE_OR_ACT, problem
+from tests.conformance.world import World, build_world
 from tests.fixtures.catalog import product_body
-from tests.fixtures.factories import PASSWORD, make_merchant, make_product, make_user, token_for
+from tests.fixtures.factories import PASSWORD, make_merchant, make_product, make_user
 from tests.fixtures.merchants import application, make_staff
-from tests.fixtures.orders import ADDRESS, ask_refund, idem, pay_by_bank, place
-from tests.fixtures.settlement import run, sold
+from tests.fixtures.orders import ADDRESS, idem
 
 CALLERS = (
     "anonymous",
@@ -57,87 +56,6 @@ CALLERS = (
 SIGNED_IN = CALLERS[1:]
 MEMBERS = ("owner", "staff")
 DASHBOARD_VIEWERS = ("official", "admin")
-
-# --- the world ---------------------------------------------------------------------------------
-
-
-@dataclass
-class World:
-    """The resources every route is called on, and who is who."""
-
-    users: dict[str, User]
-    ids: dict[str, str]  # a path parameter's name (or an alias) → the id it stands for
-    order: dict[str, Any]
-    app: FastAPI
-    tokens: dict[str, str] = field(default_factory=dict)
-
-    def token(self, caller: str) -> str:
-        if caller not in self.tokens:
-            self.tokens[caller] = token_for(self.app, self.users[caller])
-        return self.tokens[caller]
-
-    def auth(self, caller: str) -> dict[str, str]:
-        return {} if caller == "anonymous" else {"Authorization": f"Bearer {self.token(caller)}"}
-
-
-async def build_world(client: httpx.AsyncClient, app: FastAPI, session: AsyncSession) -> World:
-    merchant, owner = await make_merchant(session)
-    staff = await make_staff(session, merchant)
-    _, other_member = await make_merchant(session)
-    product = await make_product(session, merchant, stock=1000)
-    users = {
-        "buyer": await make_user(session),
-        "other_buyer": await make_user(session),
-        "owner": owner,
-        "staff": staff,
-        "other_member": other_member,
-        "official": await make_user(session, role=Role.official),
-        "admin": await make_user(session, role=Role.admin),
-    }
-    buyer, admin = users["buyer"], users["admin"]
-    order = await place(client, app, buyer, [(product, 1)])
-    payment = await pay_by_bank(client, app, buyer, admin, order)
-    mo = order["merchant_orders"][0]
-    refund = await ask_refund(client, app, buyer, order, [(mo["lines"][0]["id"], 1)])
-    done = await sold(
-        client,
-        app,
-        session,
-        buyer=buyer,
-        admin=admin,
-        member=owner,
-        product=product,
-        quantity=1,
-        completed_at=utcnow() - timedelta(days=30),
-    )
-    (statement,) = (await run(client, app, admin, shanghai_today()))["settlements"]
-    world = World(users=users, ids={}, order=order, app=app)
-    r = await client.post(
-        f"{API}/merchants/{merchant.id}/members",
-        json={"email": users["other_buyer"].email, "role": "staff"},
-        headers=world.auth("owner"),
-    )
-    assert r.status_code == 202, r.text
-    r = await client.get(f"{API}/me/invitations", headers=world.auth("other_buyer"))
-    (invitation,) = r.json()["items"]
-    world.ids = {
-        "merchant_id": str(merchant.id),
-        "product_id": str(product.id),
-        "order_id": order["id"],
-        "merchant_order_id": mo["id"],
-        "payment_id": payment["payment_id"],
-        "refund_id": refund["id"],
-        "done_order_id": done["id"],
-        "done_merchant_order_id": done["mo"]["id"],
-        "settlement_id": statement["id"],
-        "invitation_id": invitation["id"],
-        "buyer_id": str(buyer.id),
-        "other_buyer_id": str(users["other_buyer"].id),
-        "staff_id": str(staff.id),
-        "year": str(shanghai_today().year),
-    }
-    return world
-
 
 # --- the table ---------------------------------------------------------------------------------
 
