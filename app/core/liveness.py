@@ -7,7 +7,9 @@ Every API process picks a random key when it starts and writes it on each claim 
   of its own, opened with its first claim and kept for its lifetime. When the process dies, even
   by kill -9, PostgreSQL sees the connection close and releases the lock. Another request tests it
   with `pg_try_advisory_xact_lock` from its own transaction: taken means the claimant is dead (the
-  test lock is released at that transaction's end).
+  test lock is released at that transaction's end). Should that connection be lost (a database
+  restart or a network cut), the lock went with it: the next claim opens a new connection and takes
+  the lock again before the key is used.
 - **SQLite**: one machine, one serving process: a claim made before this process started, by
   another key, was made by a process that is gone.
 """
@@ -15,8 +17,10 @@ Every API process picks a random key when it starts and writes it on each claim 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -33,8 +37,9 @@ _TRY = text("SELECT pg_try_advisory_xact_lock(:ns, :key)")
 class Liveness:
     """This process's claimant key, and the test of another one's."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, connect_args: dict[str, Any] | None = None) -> None:
         self.url = url
+        self.connect_args = connect_args or {}
         self.key = secrets.randbelow(2**31 - 1) + 1
         self.started_at = utcnow()
         self._engine: AsyncEngine | None = None
@@ -47,16 +52,42 @@ class Liveness:
 
     async def claimant(self) -> int:
         """The key to write on a claim; on PostgreSQL, the lock is held before it is used."""
-        if not self.is_sqlite and self._conn is None:
+        if not self.is_sqlite and not self._holds_lock():
             async with self._ready:
-                if self._conn is None:
-                    self._engine = create_async_engine(
-                        self.url, poolclass=NullPool, isolation_level="AUTOCOMMIT"
-                    )
+                if not self._holds_lock():
+                    await self._drop_connection()
+                    if self._engine is None:
+                        self._engine = create_async_engine(
+                            self.url,
+                            poolclass=NullPool,
+                            isolation_level="AUTOCOMMIT",
+                            connect_args=self.connect_args,
+                        )
                     conn = await self._engine.connect()
-                    await conn.execute(_LOCK, {"ns": NAMESPACE, "key": self.key})
+                    try:
+                        await conn.execute(_LOCK, {"ns": NAMESPACE, "key": self.key})
+                    except BaseException:
+                        with contextlib.suppress(Exception):
+                            await conn.close()
+                        raise
                     self._conn = conn
         return self.key
+
+    def _holds_lock(self) -> bool:
+        """Whether the connection holding the lock is open (the lock lives as long as it does).
+        Asks the driver, which learns of a closed socket as it happens: no round trip."""
+        conn = self._conn
+        if conn is None or conn.closed or conn.invalidated:
+            return False
+        driver = conn.sync_connection.connection.driver_connection if conn.sync_connection else None
+        is_closed = getattr(driver, "is_closed", None)
+        return driver is not None and not (is_closed() if callable(is_closed) else False)
+
+    async def _drop_connection(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(Exception):  # it is already gone, most likely
+                await conn.close()
 
     async def is_dead(
         self, conn: AsyncConnection, claimant: int | None, claimed_at: datetime
@@ -69,9 +100,7 @@ class Liveness:
         return bool(await conn.scalar(_TRY, {"ns": NAMESPACE, "key": claimant}))
 
     async def aclose(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+        await self._drop_connection()
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
