@@ -12,6 +12,10 @@ Every API process picks a random key when it starts and writes it on each claim 
   the lock again before the key is used.
 - **SQLite**: one machine, one serving process: a claim made before this process started, by
   another key, was made by a process that is gone.
+
+A claim of this very process is alive while one of its requests runs it (`running`). One that
+none runs was left by a request that failed while the database was away: it could neither
+complete nor release its claim, and the claim is dead.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +51,7 @@ class Liveness:
         self._engine: AsyncEngine | None = None
         self._conn: AsyncConnection | None = None
         self._ready = asyncio.Lock()
+        self._running: set[uuid.UUID] = set()
 
     @property
     def is_sqlite(self) -> bool:
@@ -89,12 +96,32 @@ class Liveness:
             with contextlib.suppress(Exception):  # it is already gone, most likely
                 await conn.close()
 
+    @contextlib.contextmanager
+    def running(self, claim_id: uuid.UUID | None) -> Iterator[None]:
+        """Mark a claim of this process as being run by a request until the block ends. End
+        the block only once the request's transaction has ended (committed or failed)."""
+        if claim_id is None:
+            yield
+            return
+        self._running.add(claim_id)
+        try:
+            yield
+        finally:
+            self._running.discard(claim_id)
+
     async def is_dead(
-        self, conn: AsyncConnection, claimant: int | None, claimed_at: datetime
+        self,
+        conn: AsyncConnection,
+        claimant: int | None,
+        claimed_at: datetime,
+        claim_id: uuid.UUID | None = None,
     ) -> bool:
-        """Whether the process that made a claim is known to be gone (False when unknown)."""
-        if claimant is None or claimant == self.key:
+        """Whether the request that made a claim is known to be gone (False when unknown): its
+        process is, or it was this process's and none of its requests runs it any more."""
+        if claimant is None:
             return False
+        if claimant == self.key:
+            return claim_id is not None and claim_id not in self._running
         if self.is_sqlite:
             return claimed_at < self.started_at
         return bool(await conn.scalar(_TRY, {"ns": NAMESPACE, "key": claimant}))
