@@ -163,9 +163,9 @@ async def _browse(traffic: Traffic, client: httpx.AsyncClient) -> None:
 
 
 async def _one_checkout(
-    traffic: Traffic, client: httpx.AsyncClient, buyer: User, shop: Shop
+    traffic: Traffic, client: httpx.AsyncClient, buyer: User, shop: Shop, key: str | None = None
 ) -> Call:
-    key = uuid.uuid4().hex
+    key = key or uuid.uuid4().hex
     call = await traffic.call(
         client,
         "checkout",
@@ -197,18 +197,15 @@ async def _row_locked(database_url: str, product: Product) -> AsyncIterator[None
         await engine.dispose()
 
 
-async def _claimed(session: AsyncSession, buyer: User, within: float = 5) -> None:
-    """Wait until the buyer has an idempotency claim in progress (committed)."""
+async def _claimed(session: AsyncSession, key: str, within: float = 5) -> None:
+    """Wait until the checkout with this Idempotency-Key has committed its claim."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         status = await session.scalar(
-            select(IdempotencyKey.status).where(
-                IdempotencyKey.user_id == buyer.id,
-                IdempotencyKey.status == IdempotencyStatus.in_progress,
-            )
+            select(IdempotencyKey.status).where(IdempotencyKey.key == key)
         )
         await session.commit()
-        if status is not None:
+        if status == IdempotencyStatus.in_progress:
             return
         await asyncio.sleep(0.02)
     pytest.fail("the checkout did not claim its key")
@@ -288,8 +285,9 @@ async def test_a_database_outage_fails_fast_and_heals_by_itself(
         # committed), its stock update waits on a row we lock. It can neither finish nor free
         # its claim, yet its retry after the outage must go through.
         async with _row_locked(direct_url, products[0]):
-            caught = asyncio.create_task(_one_checkout(traffic, client, buyers[0], shop))
-            await _claimed(session, buyers[0])
+            key = uuid.uuid4().hex
+            caught = asyncio.create_task(_one_checkout(traffic, client, buyers[0], shop, key))
+            await _claimed(session, key)
             proxy.down()
             down_at = time.monotonic()
         caught_call = await caught
