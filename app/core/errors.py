@@ -7,10 +7,14 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.db import database_unreachable
 
 logger = logging.getLogger("shanhai.errors")
 
@@ -251,8 +255,6 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     """A database that cannot be reached is a 503 the client may retry, without a stack trace;
     any other database (or OS) error is left to `_unhandled` (500)."""
-    from app.core.db import database_unreachable
-
     if not database_unreachable(exc):
         raise exc
     request_id = request.scope.get("state", {}).get("request_id", "-")
@@ -269,9 +271,6 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    import asyncpg
-    from sqlalchemy.exc import SQLAlchemyError
-
     app.add_exception_handler(AppError, _app_error)
     # OSError covers ConnectionError and TimeoutError, as the driver raises them on connect.
     for database_error in (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):

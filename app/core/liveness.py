@@ -84,11 +84,10 @@ class Liveness:
         """Whether the connection holding the lock is open (the lock lives as long as it does).
         Asks the driver, which learns of a closed socket as it happens: no round trip."""
         conn = self._conn
-        if conn is None or conn.closed or conn.invalidated:
+        if conn is None or conn.closed or conn.invalidated or conn.sync_connection is None:
             return False
-        driver = conn.sync_connection.connection.driver_connection if conn.sync_connection else None
-        is_closed = getattr(driver, "is_closed", None)
-        return driver is not None and not (is_closed() if callable(is_closed) else False)
+        driver = conn.sync_connection.connection.driver_connection  # the asyncpg connection
+        return driver is not None and not driver.is_closed()
 
     async def _drop_connection(self) -> None:
         if self._conn is not None:
