@@ -46,6 +46,8 @@ Batang's cooperatives sell to buyers in Chun'an and beyond, and officials report
   adds `errors`. An unknown path is `404 not_found`; a method the path does not serve (OPTIONS
   included) is `405 method_not_allowed` with every method it serves in `Allow`; a body over
   1 MiB is `413 payload_too_large`.
+* While the database cannot be reached, any endpoint that needs it answers
+  `503 database_unavailable` with `Retry-After`; retry later (with the same `Idempotency-Key`).
 * Roles and the 404/403 rule, idempotency keys, statuses and their transitions, and how the
   assistance statistics count are explained in the repository's `docs/guide.md`.
 * Money is integer fen (`*_fen`), currency CNY.
@@ -61,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        connect_timeout=settings.db_connect_timeout_seconds,
     )
 
     @asynccontextmanager

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # Keep processes × (size + overflow) under the server's max_connections.
     db_pool_size: int = Field(default=40, ge=1, le=500)
     db_max_overflow: int = Field(default=0, ge=0, le=500)
+    # How long a request waits for a free pooled connection, and for a new connection to open,
+    # before it is answered `503 database_unavailable`: an outage fails requests fast.
+    db_pool_timeout_seconds: float = Field(default=10, gt=0, le=120)
+    db_connect_timeout_seconds: float = Field(default=5, gt=0, le=120)
     secret_key: str = ""
     access_token_minutes: float = Field(default=60, gt=0)
     redis_url: str | None = None

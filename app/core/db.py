@@ -7,11 +7,14 @@ silent 2xx. Services only `flush`.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -43,10 +46,21 @@ def _sqlite_no_autobegin(dbapi_connection: Any, _: Any) -> None:
     dbapi_connection.isolation_level = None
 
 
-def create_engine(url: str, *, for_writes: bool = True, **kwargs: Any) -> AsyncEngine:
+def connect_args(url: str, connect_timeout: float | None) -> dict[str, Any]:
+    """The driver's own arguments: on PostgreSQL, how long asyncpg may take to open a connection
+    (its default is a minute, far longer than a client waits)."""
+    if url.startswith("sqlite") or connect_timeout is None:
+        return {}
+    return {"timeout": connect_timeout}
+
+
+def create_engine(
+    url: str, *, for_writes: bool = True, connect_timeout: float | None = None, **kwargs: Any
+) -> AsyncEngine:
     """An engine for `url`. On SQLite, a write engine starts every transaction with BEGIN
     IMMEDIATE; a read engine (`for_writes=False`) leaves transactions to the driver, which runs
-    SELECTs outside any transaction, so readers never hold the write lock."""
+    SELECTs outside any transaction, so readers never hold the write lock. `connect_timeout`
+    bounds the opening of a PostgreSQL connection (seconds)."""
     # Never write statement parameters (e-mails, password hashes, phone and account numbers)
     # into an error message or a log line.
     kwargs.setdefault("hide_parameters", True)
@@ -61,7 +75,56 @@ def create_engine(url: str, *, for_writes: bool = True, **kwargs: Any) -> AsyncE
         return engine
     kwargs.setdefault("pool_size", 40)
     kwargs.setdefault("max_overflow", 0)
+    if extra := connect_args(url, connect_timeout):
+        kwargs["connect_args"] = {**extra, **kwargs.get("connect_args", {})}
     return create_async_engine(url, **kwargs)
+
+
+# SQLSTATEs that mean "the server cannot be reached or is not taking work right now": connection
+# exceptions (class 08), the server shutting down or starting (57P01-57P03), no free connection
+# slot (53300).
+_UNREACHABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+_DRIVER_MODULES = ("asyncpg", "sqlalchemy")
+
+
+def _raised_by_driver(exc: BaseException) -> bool:
+    return any(
+        str(frame.f_globals.get("__name__", "")).startswith(_DRIVER_MODULES)
+        for frame, _ in traceback.walk_tb(exc.__traceback__)
+    )
+
+
+def _unreachable(exc: BaseException) -> bool:
+    if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection came free in time
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_UNREACHABLE_SQLSTATES):
+        return True
+    if isinstance(exc, asyncpg.InterfaceError | sa_exc.InterfaceError):
+        return "connection is closed" in str(exc) or "connection was closed" in str(exc)
+    # Refused, reset or timed out while connecting or talking to the server.
+    return isinstance(exc, OSError) and _raised_by_driver(exc)
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` (or what it wraps, or what it was raised while handling) says the database
+    could not be reached: a refused or lost connection, a connect or pool timeout, a server
+    shutting down. Such a request can succeed later, so it is a 503, never a 500."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        err = pending.pop()
+        if id(err) in seen:
+            continue
+        seen.add(id(err))
+        if _unreachable(err):
+            return True
+        for linked in (getattr(err, "orig", None), err.__cause__, err.__context__):
+            if isinstance(linked, BaseException):
+                pending.append(linked)
+    return False
 
 
 class Database:
@@ -81,7 +144,9 @@ class Database:
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
         # Whether the process behind an idempotency claim still lives (app.core.liveness).
-        self.liveness = Liveness(url)
+        self.liveness = Liveness(
+            url, connect_args=connect_args(url, engine_kwargs.get("connect_timeout"))
+        )
 
     async def dispose(self) -> None:
         await self.liveness.aclose()

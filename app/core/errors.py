@@ -7,10 +7,14 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.db import database_unreachable
 
 logger = logging.getLogger("shanhai.errors")
 
@@ -119,6 +123,10 @@ class TooManyRequests(AppError):
 class ServiceUnavailable(AppError):
     status = 503
     code = "service_unavailable"
+
+
+DATABASE_RETRY_AFTER_SECONDS = 5
+"""What a 503 `database_unavailable` asks the client to wait before trying again."""
 
 
 def problem(
@@ -244,8 +252,29 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A database that cannot be reached is a 503 the client may retry, without a stack trace;
+    any other database (or OS) error is left to `_unhandled` (500)."""
+    if not database_unreachable(exc):
+        raise exc
+    request_id = request.scope.get("state", {}).get("request_id", "-")
+    logger.warning(
+        "database unavailable",
+        extra={"request_id": request_id, "error": type(exc).__name__},
+    )
+    return problem(
+        503,
+        "database_unavailable",
+        "The database cannot be reached right now; retry shortly.",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
+    # OSError covers ConnectionError and TimeoutError, as the driver raises them on connect.
+    for database_error in (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        app.add_exception_handler(database_error, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unhandled)

@@ -155,7 +155,7 @@ async def _claim(
                 return None, existing, 0
             wait = _stale_in(existing, now)
             if wait > 0 and not await liveness.is_dead(
-                conn, existing.claimant, existing.created_at
+                conn, existing.claimant, existing.created_at, existing.id
             ):
                 # A live claimant is running and may finish any moment: ask again in a second.
                 # One we cannot check can only be taken over once stale: say exactly when.
@@ -194,47 +194,56 @@ async def run_idempotent(
 ) -> Response:
     """Run `handler` once per (caller, key); it returns (status, body). See the module doc.
 
-    On PostgreSQL this commits `session` with the claim: call it before the request has written
-    anything. The response is serialised once, stored, and sent as it was stored."""
+    On PostgreSQL this commits `session` with the claim, and again with the answer and its
+    effects: call it before the request has written anything, and write nothing after it. The
+    response is serialised once, stored, and sent as it was stored."""
     key = require_key(key)
     fingerprint = request_fingerprint(request, body)
     db: Database = request.app.state.db
 
     claim_id, existing, wait = await _claim(session, db.liveness, user_id, key, fingerprint)
-    if not db.serialises_writes:
-        # The claim is committed before the work starts, on the request's own session (its
-        # transaction has only read the caller so far): never a second pooled connection while
-        # holding one, which under a burst would starve the pool.
-        await session.commit()
+    # The claim counts as running until the request's transaction has ended: one left behind by
+    # a request that failed with the database away is then taken over at once by a retry.
+    with db.liveness.running(claim_id):
+        if not db.serialises_writes:
+            # The claim is committed before the work starts, on the request's own session (its
+            # transaction has only read the caller so far): never a second pooled connection
+            # while holding one, which under a burst would starve the pool.
+            await session.commit()
 
-    if existing is not None:
-        if existing.request_hash != fingerprint:
-            raise IdempotencyKeyReused(
-                "This Idempotency-Key was used for another request; use a new key."
-            )
-        if existing.status == IdempotencyStatus.completed:
-            return _replay(existing)
-        raise _in_progress(wait)
-    assert claim_id is not None
+        if existing is not None:
+            if existing.request_hash != fingerprint:
+                raise IdempotencyKeyReused(
+                    "This Idempotency-Key was used for another request; use a new key."
+                )
+            if existing.status == IdempotencyStatus.completed:
+                return _replay(existing)
+            raise _in_progress(wait)
+        assert claim_id is not None
 
-    try:
-        status, result = await handler()
-    except BaseException:
-        # Undo what the request had not committed, then free the key so that a retry runs
-        # again (a use case that calls a provider may have committed its claim already).
-        await session.rollback()
-        async with db.sessionmaker() as release:
-            await release.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claim_id))
-            await release.commit()
-        raise
-    if isinstance(result, BaseModel):
-        text = result.model_dump_json()
-    else:
-        text = json.dumps(jsonable_encoder(result), ensure_ascii=False, separators=(",", ":"))
-    await (await Statements.of(session)).execute(
-        _COMPLETE,
-        {"claim_id": claim_id, "response_status": status, "response_body": text},
-    )
+        try:
+            status, result = await handler()
+        except BaseException:
+            # Undo what the request had not committed, then free the key so that a retry runs
+            # again (a use case that calls a provider may have committed its claim already).
+            await session.rollback()
+            async with db.sessionmaker() as release:
+                await release.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claim_id))
+                await release.commit()
+            raise
+        if isinstance(result, BaseModel):
+            text = result.model_dump_json()
+        else:
+            text = json.dumps(jsonable_encoder(result), ensure_ascii=False, separators=(",", ":"))
+        await (await Statements.of(session)).execute(
+            _COMPLETE,
+            {"claim_id": claim_id, "response_status": status, "response_body": text},
+        )
+        if not db.serialises_writes:
+            # The answer and its effects land together, here, while the claim still counts as
+            # running. A commit that fails leaves the claim in progress (or completed, if the
+            # commit landed after all): never released, so a retry replays or takes it over.
+            await session.commit()
     return Response(text.encode(), status_code=status, media_type="application/json")
 
 

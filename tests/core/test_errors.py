@@ -7,8 +7,11 @@ import json
 import re
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from app.core.config import Settings
+from app.core.db import Session
+from app.main import create_app
 from app.models import User
 
 JSON_ENDPOINT = "/api/v1/auth/register"
@@ -194,3 +197,42 @@ async def test_500_is_counted_in_the_metrics(app):
     assert re.search(
         r'shanhai_http_requests_total\{[^}]*route="/api/v1/_boom2"[^}]*status="500"', text
     )
+
+
+async def test_an_unreachable_database_is_503_database_unavailable():
+    # Nothing listens on port 1: every connection is refused at once.
+    app = create_app(
+        Settings(
+            _env_file=None,
+            environment="test",
+            database_url="postgresql+asyncpg://postgres@127.0.0.1:1/shanhai",
+            secret_key="k",
+        )
+    )
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            r = await c.get("/api/v1/products", headers={"X-Request-ID": "outage-1"})
+    finally:
+        await app.state.db.dispose()
+    _assert_problem(r, 503, "database_unavailable")
+    assert int(r.headers["retry-after"]) > 0
+    assert r.headers["x-request-id"] == "outage-1"
+    assert "127.0.0.1" not in r.text  # no connection details leak
+
+
+async def test_other_database_and_os_errors_stay_500(app):
+    @app.get("/api/v1/_bad_sql")
+    async def bad_sql(session: Session) -> None:
+        await session.execute(text("SELECT no_such_column FROM no_such_table"))
+
+    @app.get("/api/v1/_disk_full")
+    async def disk_full() -> None:
+        raise OSError(28, "No space left on device")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        for path in ("/api/v1/_bad_sql", "/api/v1/_disk_full"):
+            r = await c.get(path)
+            _assert_problem(r, 500, "internal_error")
+            assert "no_such" not in r.text and "space" not in r.text
