@@ -15,6 +15,7 @@ import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -67,6 +68,8 @@ def create_engine(
     if url.startswith("sqlite"):
         kwargs.pop("pool_size", None)
         kwargs.pop("max_overflow", None)
+        if make_url(url).database in (None, "", ":memory:"):
+            kwargs.pop("pool_timeout", None)  # one connection (StaticPool): nothing to wait for
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         if for_writes:
