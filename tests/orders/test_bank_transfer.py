@@ -193,9 +193,10 @@ async def test_only_an_admin_confirms_a_transfer(client, app, session, cast, rol
         "official": await make_user(session, role=Role.official),
     }[role]
     r = await _confirm(client, app, caller, payment["payment_id"], 30000)
-    # Its buyer sees the payment (403); the others may not see it (404).
-    assert r.status_code == (403 if role == "buyer" else 404)
-    assert r.json()["code"] == ("forbidden" if role == "buyer" else "payment_not_found")
+    # Its buyer sees the payment (403); a merchant may not see it (404); an official may do
+    # nothing outside statistics (403, API.md roles).
+    assert r.status_code == (404 if role == "merchant" else 403)
+    assert r.json()["code"] == ("payment_not_found" if role == "merchant" else "forbidden")
     r = await client.post(
         f"{API}/payments/{payment['payment_id']}/confirm",
         json={"amount_fen": 30000, "bank_reference": "X"},
