@@ -132,11 +132,12 @@ def upsert_set(table: Table, keys: Sequence[str], sets: Sequence[str]) -> Insert
 _S = TypeVar("_S", bound=Select[Any])
 
 
-def for_update_skip_locked(query: _S) -> _S:
-    """`query … FOR UPDATE SKIP LOCKED` on PostgreSQL: the rows are locked for this transaction
-    and other workers skip them. SQLite renders nothing: a write transaction there holds the
-    database's one write lock from its start (`app/core/db.py`), so no one else can claim."""
-    return query.with_for_update(skip_locked=True)
+def for_update_skip_locked(query: _S, of: Any = None) -> _S:
+    """`query … FOR UPDATE [OF of] SKIP LOCKED` on PostgreSQL: the rows (of `of`'s table only,
+    when given) are locked for this transaction and other workers skip them. SQLite renders
+    nothing: a write transaction there holds the database's one write lock from its start
+    (`app/core/db.py`), so no one else can claim."""
+    return query.with_for_update(skip_locked=True, of=of)
 
 
 # --- increasing numbers ------------------------------------------------------------------------

@@ -48,8 +48,11 @@ class JobContext:
 
 
 async def _claim_next(session: AsyncSession, query: Select[uuid.UUID]) -> uuid.UUID | None:
-    """One due row's id, locked for this transaction and skipped by other workers."""
-    return await session.scalar(for_update_skip_locked(query.limit(1)))
+    """One due row's id, its order's row locked for this transaction and skipped by other
+    workers. Every query joins `orders` and the lock is taken on the order, never on the unit's
+    own row: requests lock the order first and then write the merchant order or refund, so a job
+    that held the unit's row while waiting for the order would deadlock with them."""
+    return await session.scalar(for_update_skip_locked(query.limit(1), of=Order))
 
 
 async def _each(
@@ -111,6 +114,7 @@ async def complete_shipped(ctx: JobContext) -> int:
         cutoff = utcnow() - timedelta(days=ctx.settings.auto_complete_days)
         return (
             select(MerchantOrder.id)
+            .join(Order, Order.id == MerchantOrder.order_id)
             .where(
                 MerchantOrder.status == MerchantOrderStatus.shipped,
                 MerchantOrder.shipped_at <= cutoff,
@@ -132,6 +136,7 @@ async def retry_refunds(ctx: JobContext) -> int:
     def due() -> Select[uuid.UUID]:
         return (
             select(Refund.id)
+            .join(Order, Order.id == Refund.order_id)
             .where(
                 Refund.status.in_([RefundStatus.approved, RefundStatus.failed]),
                 Refund.next_attempt_at <= utcnow(),

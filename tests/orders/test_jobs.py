@@ -4,14 +4,18 @@ after AUTO_COMPLETE_DAYS; running them again changes nothing more."""
 from __future__ import annotations
 
 import asyncio
+import os
+import uuid
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select, text, update
 
 from app.cli import main
 from app.core.config import get_settings
+from app.core.db import create_engine
 from app.core.time import utcnow
-from app.models import Role
+from app.models import MerchantOrder, Order, Role
 from tests.fixtures.factories import auth, make_merchant, make_product, make_user
 from tests.fixtures.orders import (
     API,
@@ -175,3 +179,42 @@ async def test_the_command_line_runs_the_jobs_once(
     stored = await get_order(client, app, cast["buyer"], order["id"])
     assert (stored["status"], stored["cancel_reason"]) == ("cancelled", "payment_timeout")
     assert await stock_of(session, cast["product"]) == 10
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
+    reason="row locks between connections (SQLite serialises writers; CI runs this on PostgreSQL)",
+)
+async def test_the_completion_job_never_deadlocks_with_a_request_on_the_same_order(
+    client, app, session, settings, database_url, cast
+):
+    """A request locks the order, then writes its merchant order (as confirm-receipt does). The
+    job, meanwhile, must not hold the merchant order's row while it waits for the order: it
+    skips the order that is busy and takes it on its next run."""
+    order = await place(client, app, cast["buyer"], [(cast["product"], 1)])
+    await pay_by_bank(client, app, cast["buyer"], cast["admin"], order)
+    mo_id = uuid.UUID(order["merchant_orders"][0]["id"])
+    await ship(client, app, cast["owner"], str(mo_id))
+    now_settings = settings.model_copy(update={"auto_complete_days": 0})
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as request:
+            await request.execute(text("SET LOCAL lock_timeout = '5s'"))
+            await request.execute(
+                select(Order.id).where(Order.id == uuid.UUID(order["id"])).with_for_update()
+            )
+            # The job does not wait for the busy order (holding its merchant order's row,
+            # which the request is about to write: a deadlock); it skips it.
+            done = await asyncio.wait_for(run_jobs(app, now_settings), 3)
+            await request.execute(
+                update(MerchantOrder).where(MerchantOrder.id == mo_id).values(carrier="顺丰速运")
+            )
+            await request.commit()
+    finally:
+        await engine.dispose()
+    assert done["auto_complete"] == 0  # left for the next run
+
+    assert (await run_jobs(app, now_settings))["auto_complete"] == 1
+    stored = await get_order(client, app, cast["buyer"], order["id"])
+    assert stored["status"] == "completed"
