@@ -222,10 +222,11 @@ async def run_idempotent(
     db: Database = request.app.state.db
 
     claim_id, existing, wait = await _claim(session, db.liveness, user_id, key, fingerprint)
-    if not db.serialises_writes:
+    if not db.serialises_writes and (await Statements.of(session)).began:
         # The claim is committed before the work starts, on the request's own session (its
         # transaction has only read the caller so far): never a second pooled connection while
-        # holding one, which under a burst would starve the pool.
+        # holding one, which under a burst would starve the pool. (A claim that ran on its own,
+        # `Statements.first_alone`, is committed already: nothing to commit.)
         await session.commit()
 
     if existing is not None:

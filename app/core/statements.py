@@ -147,6 +147,12 @@ class Statements:
             return None
         return driver
 
+    @property
+    def began(self) -> bool:
+        """Whether the session's transaction may have begun on the connection (always, but on
+        PostgreSQL before anything ran in it)."""
+        return self._alone() is None
+
     async def begin(self) -> None:
         """Begin the session's transaction on the connection now, if it has not begun (BEGIN is
         sent as SQLAlchemy's asyncpg adapter sends it, and its commit and rollback end it)."""

@@ -7,14 +7,14 @@ with conditional UPDATEs in product-id order. Nothing here calls the network.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from pydantic import BaseModel
+from pydantic_core import to_json
 from sqlalchemy import Select, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -359,14 +359,8 @@ def _build_pg_write(
 
 
 def _json(rows: Any) -> str:
-    return json.dumps(rows, default=_json_value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _json_value(value: Any) -> Any:
-    """UUIDs, datetimes and dates as PostgreSQL reads them back from JSON text."""
-    if isinstance(value, uuid.UUID | datetime | date):
-        return str(value) if isinstance(value, uuid.UUID) else value.isoformat()
-    raise TypeError(f"{type(value).__name__} in a checkout row")
+    """Rows as JSON text (UUIDs, timestamps and dates as PostgreSQL reads them back)."""
+    return to_json(rows).decode()
 
 
 async def _reserve(
