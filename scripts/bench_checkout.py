@@ -595,8 +595,8 @@ def render(
         f"Hot product (stock {HOT_STOCK}, {args.hot_connections} connections, "
         f"{info['hot_seconds']:.0f} s, one unit per order): responses {_responses(hot)}; "
         f"{audit['hot_units']} units on order lines, final stock {audit['hot_stock']}, "
-        f"**oversold {audit['oversold']}**, {hot.rate:,.0f} orders/s while stock lasted "
-        f"counted over the whole run; API peak RSS {hot.rss_mb:.0f} MiB. Across all "
+        f"**oversold {audit['oversold']}**, {hot.rate:,.0f} orders/s (201 responses over the "
+        f"whole run); API peak RSS {hot.rss_mb:.0f} MiB. Across all "
         f"{args.products:,} other products, {audit['mismatched']} had stock + ordered units "
         f"different from the initial stock; {audit['negative']} had negative stock.",
         "",
