@@ -573,3 +573,60 @@ def write_section(path: Path, name: str, body: str) -> None:
 
 def now_stamp() -> str:
     return datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %z")
+
+
+# --------------------------------------------------------------------------------------------
+# The API as compose.yaml runs it, and its memory
+
+
+def start_compose_server(name: str, env: dict[str, str], logdir: Path) -> Server:
+    """One API process started the way compose.yaml's `api` service starts it (`shanhai serve
+    --no-migrate`, which runs uvicorn with uvloop and httptools), but with one worker on
+    loopback. Pass an `env` with the settings compose gives (e.g. LOG_LEVEL=INFO: the
+    structured access log on)."""
+    port = free_port()
+    log = logdir / f"{name}.log"
+    cmd = [str(BIN / "shanhai"), "serve", "--no-migrate", "--workers", "1"]
+    cmd += ["--host", "127.0.0.1", "--port", str(port)]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return Server(name, proc, port, log)
+
+
+def rss_mb(pid: int) -> float:
+    """The resident set size (VmRSS) of a process in MiB, from /proc; 0 if unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
+class RssSampler:
+    """Samples a process's VmRSS every `interval` seconds in a thread; `peak_mb` is the max.
+
+    with RssSampler(pid) as rss: ...load...; rss.peak_mb"""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        import threading
+
+        self.pid = pid
+        self.interval = interval
+        self.peak_mb = rss_mb(pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak_mb = max(self.peak_mb, rss_mb(self.pid))
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, rss_mb(self.pid))

@@ -8,13 +8,14 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Enum, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
 from app.core.db import Session
 from app.core.errors import Forbidden, Unauthorized
 from app.core.security import decode_access_token
+from app.core.statements import Statements
 from app.models import Role, User
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <token>`")
@@ -22,6 +23,12 @@ _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <toke
 
 _users = cast(Table, User.__table__)
 _USER_BY_ID = select(_users).where(_users.c.id == bindparam("user_id"))
+# The driver returns an enum column's text: the enum it stands for, by column.
+_ENUMS = {
+    c.key: c.type.enum_class
+    for c in _users.columns
+    if isinstance(c.type, Enum) and c.type.enum_class is not None
+}
 
 
 async def _load_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
@@ -30,14 +37,18 @@ async def _load_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     Every authenticated request pays for this read, and the ORM's identity load costs several
     times the statement. The row becomes an ORM object the way SQLAlchemy documents for objects
     from a cache (`make_transient_to_detached`, then `add`): it is tracked and refreshable like
-    one loaded by `session.get`."""
-    row = (await (await session.connection()).execute(_USER_BY_ID, {"user_id": user_id})).first()
+    one loaded by `session.get`. On PostgreSQL, before the request's transaction has begun, the
+    read runs on its own (`Statements.first_alone`: no BEGIN, no COMMIT)."""
+    row = await (await Statements.of(session)).first_alone(_USER_BY_ID, {"user_id": user_id})
     if row is None:
         return None
     existing = session.identity_map.get(session.identity_key(User, user_id))
     if existing is not None:
         return cast(User, existing)
-    user = User(**row._mapping)
+    for key, enum_class in _ENUMS.items():
+        if row[key] is not None and not isinstance(row[key], enum_class):
+            row[key] = enum_class(row[key])
+    user = User(**row)
     make_transient_to_detached(user)
     session.add(user)
     return user

@@ -23,6 +23,7 @@ import json
 import math
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, cast
 
@@ -106,6 +107,22 @@ _COMPLETE = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What a `claimed` handler returns once it has itself written the response `text` to the
+    claim `COMPLETE_SQL` describes, in the request's transaction."""
+
+    text: str
+
+
+# For a handler that completes the claim in a statement of its own (PostgreSQL): the columns
+# `_COMPLETE` sets, by the claim's id (asyncpg placeholders given by the caller).
+COMPLETE_SQL = (
+    "UPDATE idempotency_keys SET status = 'completed', response_status = {status}, "
+    "response_body = {body} WHERE id = {claim_id}"
+)
+
+
 def _in_progress(retry_after: int) -> IdempotencyRequestInProgress:
     return IdempotencyRequestInProgress(
         "A request with this Idempotency-Key is still running; retry shortly.",
@@ -141,7 +158,8 @@ async def _claim(
             "expires_at": now + KEY_TTL,
             "claimant": claimant,
         }
-        if await db.first(_CLAIM, values) is not None:
+        # On PostgreSQL, before the request's transaction begins: committed as it runs.
+        if await db.first_alone(_CLAIM, values) is not None:
             return claim_id, None, 0
         existing = await session.scalar(
             select(IdempotencyKey)
@@ -190,13 +208,16 @@ async def run_idempotent(
     user_id: uuid.UUID,
     key: str | None,
     body: BaseModel | None,
-    handler: Callable[[], Awaitable[tuple[int, Any]]],
+    handler: Callable[[], Awaitable[tuple[int, Any]]] | None = None,
+    claimed: Callable[[uuid.UUID], Awaitable[tuple[int, Any]]] | None = None,
 ) -> Response:
     """Run `handler` once per (caller, key); it returns (status, body). See the module doc.
 
     On PostgreSQL this commits `session` with the claim, and again with the answer and its
     effects: call it before the request has written anything, and write nothing after it. The
-    response is serialised once, stored, and sent as it was stored."""
+    response is serialised once, stored, and sent as it was stored. Instead of `handler`,
+    `claimed` is given the claim's id and may store the response itself (saving a round trip):
+    it then returns (status, `Stored(text)`)."""
     key = require_key(key)
     fingerprint = request_fingerprint(request, body)
     db: Database = request.app.state.db
@@ -205,10 +226,11 @@ async def run_idempotent(
     # The claim counts as running until the request's transaction has ended: one left behind by
     # a request that failed with the database away is then taken over at once by a retry.
     with db.liveness.running(claim_id):
-        if not db.serialises_writes:
+        if not db.serialises_writes and (await Statements.of(session)).began:
             # The claim is committed before the work starts, on the request's own session (its
             # transaction has only read the caller so far): never a second pooled connection
-            # while holding one, which under a burst would starve the pool.
+            # while holding one, which under a burst would starve the pool. (A claim that ran on
+            # its own, `Statements.first_alone`, is committed already: nothing to commit.)
             await session.commit()
 
         if existing is not None:
@@ -222,7 +244,11 @@ async def run_idempotent(
         assert claim_id is not None
 
         try:
-            status, result = await handler()
+            if claimed is not None:
+                status, result = await claimed(claim_id)
+            else:
+                assert handler is not None
+                status, result = await handler()
         except BaseException:
             # Undo what the request had not committed, then free the key so that a retry runs
             # again (a use case that calls a provider may have committed its claim already).
@@ -231,14 +257,19 @@ async def run_idempotent(
                 await release.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claim_id))
                 await release.commit()
             raise
-        if isinstance(result, BaseModel):
-            text = result.model_dump_json()
+        if isinstance(result, Stored):
+            text = result.text
         else:
-            text = json.dumps(jsonable_encoder(result), ensure_ascii=False, separators=(",", ":"))
-        await (await Statements.of(session)).execute(
-            _COMPLETE,
-            {"claim_id": claim_id, "response_status": status, "response_body": text},
-        )
+            if isinstance(result, BaseModel):
+                text = result.model_dump_json()
+            else:
+                text = json.dumps(
+                    jsonable_encoder(result), ensure_ascii=False, separators=(",", ":")
+                )
+            await (await Statements.of(session)).execute(
+                _COMPLETE,
+                {"claim_id": claim_id, "response_status": status, "response_body": text},
+            )
         if not db.serialises_writes:
             # The answer and its effects land together, here, while the claim still counts as
             # running. A commit that fails leaves the claim in progress (or completed, if the

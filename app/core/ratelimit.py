@@ -95,6 +95,11 @@ def _hit(key: str, limit: int, window_ms: int, now: int, hits: int, start: int) 
     return Hit(key, hits, start, hits <= limit, _seconds(start + window_ms - now))
 
 
+def hit_of(key: str, limit: int, window_seconds: float, now: int, hits: int, start: int) -> Hit:
+    """The `Hit` of a counter a caller's own statement upserted as `HIT` does and read back."""
+    return _hit(key, limit, int(window_seconds * 1000), now, hits, start)
+
+
 class RateLimiter(ABC):
     @abstractmethod
     async def hit(self, key: str, limit: int, window_seconds: float) -> Hit:

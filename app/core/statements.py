@@ -7,6 +7,12 @@ rollback stay SQLAlchemy's). That skips SQLAlchemy's per-statement execution mac
 a tenth of a millisecond each). Everywhere else, and for a transaction's first statement (which
 begins it), the statement runs through SQLAlchemy as usual.
 
+Two more shortcuts on PostgreSQL. `first_alone` runs a statement that needs no transaction
+(reading the caller, claiming an idempotency key) on its own, committed as it runs, while the
+session has not yet begun its transaction on the connection: no BEGIN and no COMMIT round trip.
+`begin` begins the session's transaction on the connection at once, so that its first statement
+too runs on the driver.
+
 Statements given here must be module-level constants (they are compiled once and kept), and
 their parameters plain values: UUIDs, aware datetimes, str enums, ints, dates, None.
 
@@ -111,18 +117,69 @@ def _compile(statement: Executable, keys: tuple[str, ...] | None) -> _Compiled:
 class Statements:
     """Executes prebuilt statements in the session's current transaction."""
 
-    def __init__(self, conn: AsyncConnection, driver: Any | None) -> None:
+    def __init__(self, conn: AsyncConnection, driver: Any | None, adapter: Any = None) -> None:
         self.conn = conn
         self._driver = driver
+        self._adapter = adapter
 
     @classmethod
     async def of(cls, session: AsyncSession) -> Statements:
         conn = await session.connection()
-        return cls(conn, await driver_connection(conn))
+        driver = await driver_connection(conn)
+        adapter = (await conn.get_raw_connection()).dbapi_connection if driver else None
+        return cls(conn, driver, adapter)
+
+    @property
+    def on_driver(self) -> bool:
+        """Whether statements can run on the asyncpg connection itself (PostgreSQL)."""
+        return self._driver is not None
 
     def _direct(self) -> Any | None:
         driver = self._driver
         return driver if driver is not None and driver.is_in_transaction() else None
+
+    def _alone(self) -> Any | None:
+        """The asyncpg connection if neither it nor SQLAlchemy's adapter has begun a transaction."""
+        driver = self._driver
+        if driver is None or driver.is_in_transaction():
+            return None
+        if getattr(self._adapter, "_transaction", True) is not None:
+            return None
+        return driver
+
+    @property
+    def began(self) -> bool:
+        """Whether the session's transaction may have begun on the connection (always, but on
+        PostgreSQL before anything ran in it)."""
+        return self._alone() is None
+
+    async def begin(self) -> None:
+        """Begin the session's transaction on the connection now, if it has not begun (BEGIN is
+        sent as SQLAlchemy's asyncpg adapter sends it, and its commit and rollback end it)."""
+        if self._alone() is not None:
+            start = getattr(self._adapter, "_start_transaction", None)
+            if start is not None:
+                await start()
+
+    async def first_alone(
+        self, statement: Executable, params: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """As `first`, for a statement that needs no transaction: on PostgreSQL, before the
+        session's transaction has begun, it runs on its own and is committed at once."""
+        driver = self._alone()
+        if driver is None:
+            return await self.first(statement, params)
+        c = _prepared(statement, params)
+        record = await driver.fetchrow(c.sql, *c.args(params))
+        return dict(record) if record is not None else None
+
+    async def fetchrows(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        """Rows of PostgreSQL-only SQL (asyncpg placeholders), run in the session's transaction
+        (begun here if need be). Only where `on_driver`."""
+        await self.begin()
+        driver = self._direct()
+        assert driver is not None, "fetchrows runs on PostgreSQL, in the session's transaction"
+        return [dict(r) for r in await driver.fetch(sql, *args)]
 
     async def first(self, statement: Executable, params: dict[str, Any]) -> dict[str, Any] | None:
         """The first row as a dict, or None."""
@@ -158,6 +215,12 @@ class Statements:
             await driver.executemany(c.sql, [c.args(row) for row in rows])
             return
         await self.conn.execute(statement, rows)
+
+
+def check_insert(statement: Executable, keys: tuple[str, ...]) -> None:
+    """Raise `UnfilledColumns` unless rows with these keys fill every column the prebuilt INSERT
+    `statement` must be given (for SQL of our own that inserts such rows)."""
+    _compile(statement, keys)
 
 
 def _prepared(statement: Executable, params: dict[str, Any]) -> _Compiled:

@@ -13,17 +13,23 @@ Both run inside the order's own transaction, at the cost of one extra round trip
    `409 too_many_unpaid_orders`. SQLite serialises writers anyway.
 
 With both limits at 0 neither runs and checkout costs what it did.
+
+On PostgreSQL checkout folds both into its own statements (`app.orders.service`): the counter's
+upsert into the statement that reserves the stock (it runs, and takes the buyer's lock, before
+any product is locked), the unpaid count into the later statement that writes the order, whose
+snapshot is taken after that lock. `Counter` and `refuse_unpaid` hold the rules for both ways.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import cast
 
 from sqlalchemy import Table, bindparam, func, select
 
 from app.core.config import Settings
-from app.core.ratelimit import RateLimited, hit_in_transaction, now_ms
+from app.core.ratelimit import Hit, RateLimited, hit_in_transaction, hit_of, now_ms
 from app.core.sql import next_serial
 from app.core.statements import Statements
 from app.models import Order, OrderStatus
@@ -42,23 +48,68 @@ _UNPAID = (
     .scalar_subquery()
 )
 _NUMBER_AND_UNPAID = select(_NUMBER.label("number"), _UNPAID.label("unpaid"))
+_UNPAID_ONLY = select(_UNPAID.label("unpaid"))
 
 
 def _limited(settings: Settings) -> bool:
     return settings.unpaid_orders_per_buyer > 0 or settings.checkouts_per_hour_per_buyer > 0
 
 
+@dataclass(frozen=True, slots=True)
+class Counter:
+    """The buyer's checkout counter: whether it is counted, its key, limit and clock."""
+
+    counted: bool
+    key: str
+    limit: int
+    now: int
+
+    @classmethod
+    def of(cls, buyer_id: uuid.UUID, settings: Settings) -> Counter:
+        limit = settings.checkouts_per_hour_per_buyer or _NO_LIMIT
+        return cls(_limited(settings), f"checkout:{buyer_id}", limit, now_ms())
+
+    @property
+    def cutoff(self) -> int:
+        return self.now - HOUR * 1000
+
+    def judge_row(self, hits: int, window_start_ms: int) -> None:
+        """`judge` the counter as an upsert like `HIT` left it."""
+        self.judge(hit_of(self.key, self.limit, HOUR, self.now, hits, window_start_ms))
+
+    def judge(self, hit: Hit) -> None:
+        """`RateLimited` (429) over `CHECKOUTS_PER_HOUR_PER_BUYER`."""
+        if not hit.allowed:
+            raise RateLimited(
+                f"At most {self.limit} checkouts an hour; this buyer has reached it.",
+                hit.retry_after,
+            )
+
+
 async def count_checkout(db: Statements, buyer_id: uuid.UUID, settings: Settings) -> None:
     """Count this checkout for the buyer (and lock the buyer's counter); `RateLimited` (429) over
     `CHECKOUTS_PER_HOUR_PER_BUYER`. Nothing to do with both limits off."""
-    if not _limited(settings):
+    counter = Counter.of(buyer_id, settings)
+    if not counter.counted:
         return
-    limit = settings.checkouts_per_hour_per_buyer or _NO_LIMIT
-    hit = await hit_in_transaction(db, f"checkout:{buyer_id}", limit, HOUR, now_ms())
-    if not hit.allowed:
-        raise RateLimited(
-            f"At most {limit} checkouts an hour; this buyer has reached it.", hit.retry_after
+    counter.judge(await hit_in_transaction(db, counter.key, counter.limit, HOUR, counter.now))
+
+
+def refuse_unpaid(unpaid: int, settings: Settings) -> None:
+    """`TooManyUnpaidOrders` (409) when the buyer already holds `UNPAID_ORDERS_PER_BUYER` open
+    unpaid orders (no limit at 0)."""
+    limit = settings.unpaid_orders_per_buyer
+    if limit and unpaid >= limit:
+        raise TooManyUnpaidOrders(
+            f"This buyer already has {limit} unpaid orders; pay or cancel one first.",
+            extra={"limit": limit},
         )
+
+
+async def check_unpaid(db: Statements, buyer_id: uuid.UUID, settings: Settings) -> None:
+    """`refuse_unpaid` on a count of its own (one statement; none with the limit off)."""
+    if settings.unpaid_orders_per_buyer:
+        refuse_unpaid(int(await db.scalar(_UNPAID_ONLY, {"buyer_id": buyer_id})), settings)
 
 
 async def next_number(db: Statements, buyer_id: uuid.UUID, settings: Settings) -> int:
@@ -69,9 +120,5 @@ async def next_number(db: Statements, buyer_id: uuid.UUID, settings: Settings) -
         return int(await db.scalar(_NEXT_NUMBER))
     row = await db.first(_NUMBER_AND_UNPAID, {"buyer_id": buyer_id})
     assert row is not None
-    if int(row["unpaid"]) >= limit:
-        raise TooManyUnpaidOrders(
-            f"This buyer already has {limit} unpaid orders; pay or cancel one first.",
-            extra={"limit": limit},
-        )
+    refuse_unpaid(int(row["unpaid"]), settings)
     return int(row["number"])

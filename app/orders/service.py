@@ -14,13 +14,15 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from pydantic import BaseModel
+from pydantic_core import to_json
 from sqlalchemy import Select, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.errors import refuse_official
 from app.core.config import Settings
 from app.core.errors import AppError, Forbidden
-from app.core.statements import Statements
+from app.core.idempotency import COMPLETE_SQL, Stored
+from app.core.statements import Statements, check_insert
 from app.core.time import SHANGHAI, utcnow
 from app.models import (
     Merchant,
@@ -162,15 +164,42 @@ async def place_order(
     Raises RateLimited (429) and TooManyUnpaidOrders (409) for a buyer over its limits
     (`app.orders.limits`), ProductUnavailable (409) for a product that is not on sale and
     InsufficientStock (409) naming the product whose stock is short (the first such product in id
-    order). Locks the
-    product rows it reserves, in id order. Core statements built once, one per product reserved
-    plus one for the number and one per table written.
+    order), OrderTotalTooLarge (422); in that order of precedence. Locks the product rows it
+    reserves, in id order.
+
+    On PostgreSQL two statements (`_pg_place`): one counts the checkout, reserves and prices every
+    product and takes the number; one writes the order, its merchant orders and lines. Elsewhere
+    prebuilt Core statements, one per product reserved plus one for the number and one per table
+    written.
     """
+    read, _ = await _place(session, buyer, data, settings, None)
+    return read
+
+
+async def place_order_claimed(
+    session: AsyncSession, buyer: User, data: OrderCreate, settings: Settings, claim_id: uuid.UUID
+) -> OrderRead | Stored:
+    """`place_order` for `run_idempotent(claimed=...)`: on PostgreSQL the response is stored on
+    the claim by the statement that writes the order (`Stored`); elsewhere the order is returned
+    for `run_idempotent` to store."""
+    read, text = await _place(session, buyer, data, settings, claim_id)
+    return Stored(text) if text is not None else read
+
+
+async def _place(
+    session: AsyncSession,
+    buyer: User,
+    data: OrderCreate,
+    settings: Settings,
+    claim_id: uuid.UUID | None,
+) -> tuple[OrderRead, str | None]:
     if buyer.role != Role.buyer:
         raise Forbidden("Only buyers place orders.")
     quantities = _merge_lines(data)
     # Prebuilt Core statements, no ORM machinery on the checkout path.
     db = await Statements.of(session)
+    if db.on_driver:
+        return await _pg_place(db, buyer, data, settings, quantities, claim_id)
     await limits.count_checkout(db, buyer.id, settings)
     now = utcnow()
     products = await _reserve(db, quantities, now)
@@ -179,7 +208,159 @@ async def place_order(
     await db.execute(_INSERT_ORDER, checkout.order)
     await db.execute_many(_INSERT_MERCHANT_ORDERS, checkout.merchant_orders)
     await db.execute_many(_INSERT_LINES, checkout.lines)
-    return checkout.read
+    return checkout.read, None
+
+
+# PostgreSQL: checkout in two statements -----------------------------------------------------------
+#
+# 1. `_PG_RESERVE` upserts the buyer's checkout counter as `app.core.ratelimit.HIT` does (only
+#    when a limit is on; the row stays locked until the order commits), then locks the products
+#    in id order (FOR UPDATE after ORDER BY: concurrent checkouts never deadlock; the counter is
+#    joined in so that it is taken first), reserves and prices each with the same conditions as
+#    `_RESERVE`, and takes the order number only if every product was reserved. One row per
+#    product reserved (at least one row: the counter).
+# 2. `_pg_write` inserts the order, its merchant orders and its lines from the very rows the
+#    portable path inserts (passed as JSON, the columns named by the rows' keys and checked like
+#    any prebuilt INSERT: `check_insert`) and completes the idempotency claim with the response,
+#    only if the buyer holds fewer than UNPAID_ORDERS_PER_BUYER unpaid orders. Its snapshot is
+#    taken after the counter's lock, so the count sees the buyer's every committed order.
+# A refusal raises before the transaction commits: it rolls back whatever was reserved.
+
+_PG_RESERVE = """
+WITH hit AS (
+    INSERT INTO rate_limits AS r (key, window_start_ms, hits, delay_ms, blocked_until_ms)
+    SELECT $5::text, $6::bigint, 1, 0, 0 WHERE $4::boolean
+    ON CONFLICT (key) DO UPDATE SET
+        hits = CASE WHEN r.window_start_ms <= $7::bigint THEN 1 ELSE r.hits + 1 END,
+        window_start_ms = CASE WHEN r.window_start_ms <= $7::bigint THEN $6::bigint
+                               ELSE r.window_start_ms END
+    RETURNING r.hits, r.window_start_ms
+),
+counted AS MATERIALIZED (SELECT count(*) AS n FROM hit),
+wanted AS MATERIALIZED (
+    SELECT w.id, w.quantity FROM unnest($1::uuid[], $2::integer[]) AS w(id, quantity)
+),
+locked AS MATERIALIZED (
+    SELECT p.id FROM products AS p JOIN wanted AS w ON w.id = p.id CROSS JOIN counted
+    ORDER BY p.id FOR UPDATE OF p
+),
+reserved AS (
+    UPDATE products AS p SET stock = p.stock - w.quantity, updated_at = $3
+    FROM wanted AS w, locked AS l, merchants AS m
+    WHERE w.id = p.id AND l.id = p.id AND m.id = p.merchant_id
+        AND p.status = 'active' AND m.status = 'approved' AND p.stock >= w.quantity
+    RETURNING p.id, p.merchant_id, p.name, p.unit, p.price_fen, p.category_slug,
+        p.assistance_class, p.origin_township, p.cert_no, p.cert_valid_from, p.cert_valid_to
+),
+numbered AS MATERIALIZED (
+    SELECT nextval('order_number_seq') AS number
+    WHERE (SELECT count(*) FROM reserved) = cardinality($1::uuid[])
+)
+SELECT h.hits AS _hits, h.window_start_ms AS _window_start_ms,
+    (SELECT number FROM numbered) AS _number, r.*
+FROM (SELECT 1) AS one LEFT JOIN hit AS h ON true LEFT JOIN reserved AS r ON true
+"""
+
+
+async def _pg_place(
+    db: Statements,
+    buyer: User,
+    data: OrderCreate,
+    settings: Settings,
+    quantities: dict[uuid.UUID, int],
+    claim_id: uuid.UUID | None,
+) -> tuple[OrderRead, str | None]:
+    counter = limits.Counter.of(buyer.id, settings)
+    now = utcnow()
+    ids = sorted(quantities)  # id order: the first refusal in id order is the one named
+    rows = await db.fetchrows(
+        _PG_RESERVE,
+        ids,
+        [quantities[i] for i in ids],
+        now,
+        counter.counted,
+        counter.key,
+        counter.now,
+        counter.cutoff,
+    )
+    first = rows[0]
+    if counter.counted:
+        counter.judge_row(int(first["_hits"]), int(first["_window_start_ms"]))
+    products = {row["id"]: row for row in rows if row["id"] is not None}
+    if first["_number"] is None:
+        missing = next(i for i in ids if i not in products)
+        raise await _refusal(db, missing, quantities[missing])
+    try:
+        checkout = _build(buyer, data, settings, products, quantities, int(first["_number"]), now)
+    except OrderTotalTooLarge:
+        await limits.check_unpaid(db, buyer.id, settings)  # the unpaid limit's 409 comes first
+        raise
+    text = checkout.read.model_dump_json() if claim_id is not None else None
+    (written,) = await db.fetchrows(
+        _pg_write(checkout),
+        _json(checkout.order),
+        _json(checkout.merchant_orders),
+        _json(checkout.lines),
+        buyer.id,
+        settings.unpaid_orders_per_buyer,
+        claim_id,
+        text,
+    )
+    limits.refuse_unpaid(int(written["unpaid"]), settings)
+    return checkout.read, text
+
+
+_pg_writes: dict[tuple[tuple[str, ...], ...], str] = {}
+
+
+def _pg_write(checkout: _Checkout) -> str:
+    """The statement writing this shape of rows (keys of each table's rows), built once."""
+    shape = (tuple(checkout.order), tuple(checkout.merchant_orders[0]), tuple(checkout.lines[0]))
+    sql = _pg_writes.get(shape)
+    if sql is None:
+        sql = _pg_writes[shape] = _build_pg_write(*shape)
+    return sql
+
+
+_PG_WRITE_HEAD = """
+WITH unpaid AS MATERIALIZED (
+    SELECT CASE WHEN $5::integer > 0 THEN (
+        SELECT count(*) FROM orders WHERE buyer_id = $4::uuid AND status = 'pending_payment'
+    ) ELSE 0 END AS n
+),
+go AS MATERIALIZED (SELECT 1 FROM unpaid WHERE $5::integer = 0 OR n < $5::integer),
+"""
+_PG_WRITE_TAIL = """,
+done AS ({complete} AND EXISTS (SELECT 1 FROM go) RETURNING 1)
+SELECT (SELECT n FROM unpaid) AS unpaid
+"""
+
+
+def _build_pg_write(
+    order: tuple[str, ...], merchant_order: tuple[str, ...], line: tuple[str, ...]
+) -> str:
+    """Identifiers only come from our tables and our row dicts' keys; values are parameters."""
+    one, many = "json_populate_record", "json_populate_recordset"
+    inserts = []
+    for name, param, records, statement, table, keys in (
+        ("o", "$1", one, _INSERT_ORDER, _orders, order),
+        ("mo", "$2", many, _INSERT_MERCHANT_ORDERS, _merchant_orders, merchant_order),
+        ("ol", "$3", many, _INSERT_LINES, _order_lines, line),
+    ):
+        check_insert(statement, keys)  # UnfilledColumns, as for the portable path's INSERTs
+        columns = ", ".join(keys)
+        values = ", ".join(f"x.{key}" for key in keys)
+        inserts.append(
+            f"{name} AS (INSERT INTO {table.name} ({columns}) SELECT {values} "  # noqa: S608
+            f"FROM go, {records}(NULL::{table.name}, {param}::json) AS x RETURNING 1)"
+        )
+    complete = COMPLETE_SQL.format(status="201", body="$7::text", claim_id="$6::uuid")
+    return _PG_WRITE_HEAD + ",\n".join(inserts) + _PG_WRITE_TAIL.format(complete=complete)
+
+
+def _json(rows: Any) -> str:
+    """Rows as JSON text (UUIDs, timestamps and dates as PostgreSQL reads them back)."""
+    return to_json(rows).decode()
 
 
 async def _reserve(

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from app.accounts.deps import CurrentUser
 from app.core.db import Session
-from app.core.idempotency import IdempotencyKeyHeader, run_idempotent
+from app.core.idempotency import IdempotencyKeyHeader, Stored, run_idempotent
 from app.core.pagination import Cursor, Limit, Page
 from app.models import MerchantOrderStatus, OrderStatus
 from app.orders import lifecycle, queries, service
@@ -67,8 +67,8 @@ async def place_order(
     `Retry-After`. Both hold across processes and under concurrent checkouts."""
     settings = request.app.state.settings
 
-    async def handler() -> tuple[int, OrderRead]:
-        return 201, await service.place_order(session, user, body, settings)
+    async def claimed(claim_id: uuid.UUID) -> tuple[int, OrderRead | Stored]:
+        return 201, await service.place_order_claimed(session, user, body, settings, claim_id)
 
     return await run_idempotent(
         request=request,
@@ -76,7 +76,7 @@ async def place_order(
         user_id=user.id,
         key=idempotency_key,
         body=body,
-        handler=handler,
+        claimed=claimed,
     )
 
 

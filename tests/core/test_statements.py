@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Column, Integer, String, Table, func, insert, select, text, update
 
-from app.core.statements import Statements, UnfilledColumns
+from app.core.statements import Statements, UnfilledColumns, check_insert
 
 
 def _table(scratch) -> Table:
@@ -81,3 +81,31 @@ async def test_an_update_that_leaves_a_python_onupdate_fails(app, scratch):
     async with app.state.db.engine.connect() as conn:
         row = (await conn.execute(select(table.c.label, table.c.python_onupdate))).one()
     assert tuple(row) == ("b", 3)
+
+
+def test_sql_of_our_own_checks_its_rows_as_a_prebuilt_insert_would(scratch):
+    """Checkout's PostgreSQL statement inserts row dicts through SQL of its own: the rows' keys
+    are checked against the INSERT they stand for, with the same verdict."""
+    table = _table(scratch)
+    statement = insert(table)
+    with pytest.raises(UnfilledColumns, match="python_default"):
+        check_insert(statement, ("id", "label"))
+    with pytest.raises(UnfilledColumns, match="label"):
+        check_insert(statement, ("id", "python_default"))
+    check_insert(statement, ("id", "label", "python_default"))
+
+
+async def test_a_statement_run_alone_commits_as_it_runs_on_postgresql(app, scratch):
+    """`first_alone` (the caller's read, the idempotency claim): on PostgreSQL, before the session
+    has begun its transaction, the statement commits at once, so a later rollback keeps it; on
+    SQLite it belongs to the session's transaction like any other."""
+    table = _table(scratch)
+    await scratch.create()
+    statement = insert(table).returning(table.c.id)
+    async with app.state.db.sessionmaker() as session:
+        db = await Statements.of(session)
+        row = await db.first_alone(statement, {"id": 1, "label": "a", "python_default": 1})
+        assert row == {"id": 1}
+        await session.rollback()
+    on_postgresql = app.state.db.engine.dialect.name == "postgresql"
+    assert await _rows(app, table) == ([(1, 5)] if on_postgresql else [])
