@@ -573,3 +573,93 @@ def write_section(path: Path, name: str, body: str) -> None:
 
 def now_stamp() -> str:
     return datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %z")
+
+
+# --------------------------------------------------------------------------------------------
+# Servers started by a command of their own, memory and PostgreSQL backend CPU
+
+
+def start_command(
+    name: str, cmd: list[str], env: dict[str, str], logdir: Path, port: int
+) -> Server:
+    """Start `cmd` (which must listen on `port`) with its output in `logdir/<name>.log`."""
+    log = logdir / f"{name}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return Server(name, proc, port, log)
+
+
+def _status_kb(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+class RssSampler:
+    """The largest resident set size (VmRSS) of a process seen while running, sampled every
+    `interval` seconds in a thread (Linux /proc; 0 elsewhere)."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        import threading
+
+        self.pid = pid
+        self.interval = interval
+        self.max_kb = _status_kb(pid, "VmRSS")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.max_kb = max(self.max_kb, _status_kb(self.pid, "VmRSS"))
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.max_kb = max(self.max_kb, _status_kb(self.pid, "VmRSS"))
+
+    @property
+    def max_mb(self) -> float:
+        return self.max_kb / 1024
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set size since it started (VmHWM), in MiB."""
+    return _status_kb(pid, "VmHWM") / 1024
+
+
+async def _backend_pids(server_url: str, database: str) -> list[int]:
+    conn = await asyncpg.connect(admin_dsn(server_url))
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+            database,
+        )
+    finally:
+        await conn.close()
+    return [int(r["pid"]) for r in rows]
+
+
+def backend_cpu(server_url: str, database: str) -> dict[int, float]:
+    """{pid: user + system CPU seconds so far} of every PostgreSQL backend connected to
+    `database` (found in pg_stat_activity, read from /proc/<pid>/stat: the server must run on
+    this machine), other than the connection asking."""
+    pids = asyncio.run(_backend_pids(server_url, database))
+    return {pid: process_cpu_seconds(pid) for pid in pids}
+
+
+def backend_cpu_spent(before: dict[int, float], after: dict[int, float]) -> tuple[float, int]:
+    """CPU seconds the backends spent between two `backend_cpu` readings (a backend that
+    appeared in between counts whole), and how many backends went away in between (their last
+    part is not counted)."""
+    spent = sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+    gone = sum(1 for pid in before if pid not in after)
+    return spent, gone
