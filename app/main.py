@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app.catalog.pages import PageCache
+from app.catalog.pages import CatalogPages
 from app.core.config import Settings, get_settings
 from app.core.db import Database
 from app.core.errors import install_error_handlers
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     # Rendered pages of the public product list, per process, keyed by the catalogue's version.
-    app.state.catalog_pages = PageCache()
+    app.state.catalog_pages = CatalogPages(db.replica_engine)
     app.state.stripe = (
         StripeGateway(
             settings.stripe_api_key,

@@ -35,7 +35,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as AsyncpgDialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.catalog.pages import PageCache
 from app.catalog.schemas import CategoryRead, ProductListQuery, ProductRead, ProductSort
 from app.core.pagination import Page, decode_cursor, encode_cursor
 from app.core.sql import driver_connection, escape_like
@@ -200,7 +199,7 @@ def _cursor_for(sort: ProductSort, item: dict[str, Any]) -> str:
     return encode_cursor(sort.value, [key, str(item["id"])])
 
 
-def _list_params(query: ProductListQuery) -> tuple[dict[str, Any], tuple[Any, ...]]:
+def list_params(query: ProductListQuery) -> tuple[dict[str, Any], tuple[Any, ...]]:
     """The bound values and the statement shape (which filters are present) of a query."""
     sort = query.sort
     params: dict[str, Any] = {"limit": query.limit + 1}
@@ -241,28 +240,7 @@ async def catalog_version(conn: AsyncConnection) -> int:
     return int((await conn.execute(_VERSION)).scalar_one())
 
 
-async def list_public_products(
-    conn: AsyncConnection, query: ProductListQuery, cache: PageCache | None = None
-) -> bytes:
-    """One page of the storefront, as the response body: active products of approved
-    merchants, `{items, next_cursor}` with `ProductRead` items. `400 invalid_cursor` for a
-    cursor that this sort did not give out.
-
-    With a `cache`, a page rendered at the current catalogue version is served from it; any
-    other is read and rendered here and kept (see `app.catalog.pages`: never stale)."""
-    params, shape = _list_params(query)
-    if cache is None:
-        return await _render_page(conn, query, params, shape)
-    key = (shape, tuple(params.items()))
-    version = await catalog_version(conn)
-    body = cache.get(version, key)
-    if body is None:
-        body = await _render_page(conn, query, params, shape)
-        cache.put(version, key, body)
-    return body
-
-
-async def _render_page(
+async def render_page(
     conn: AsyncConnection,
     query: ProductListQuery,
     params: dict[str, Any],

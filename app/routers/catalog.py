@@ -59,9 +59,7 @@ async def list_categories(conn: ReplicaConnection) -> list[CategoryRead]:
 
 
 @router.get("/products", response_model=Page[ProductRead])
-async def list_products(
-    request: Request, conn: ReplicaConnection, query: Annotated[ProductListQuery, Query()]
-) -> Response:
+async def list_products(request: Request, query: Annotated[ProductListQuery, Query()]) -> Response:
     """The storefront: active products of approved merchants, for everyone (a token is not
     needed and not looked at). Filters combine with AND; `min_price_fen > max_price_fen` simply
     matches nothing; unknown query parameters are ignored. Keyset pagination: a cursor belongs
@@ -69,7 +67,9 @@ async def list_products(
     repeats or skips a product while new ones are added."""
     # Rendered through `Page[ProductRead]` by the query code (and kept while the catalogue does
     # not change): the bytes the response model would produce.
-    page = await queries.list_public_products(conn, query, request.app.state.catalog_pages)
+    # Reads the replica when there is one (`app.catalog.pages`: one connection at a time, only
+    # for the statement it needs).
+    page = await request.app.state.catalog_pages.page(query)
     return Response(page, media_type="application/json")
 
 

@@ -68,7 +68,7 @@ async def test_every_change_is_listed_at_once_by_every_instance(app, client, ses
             assert await _listed(c) == expected  # the second answer comes from the kept page
 
     await both_list({pid: (10, 1000)})
-    hits = app.state.catalog_pages.hits, other.state.catalog_pages.hits
+    hits = app.state.catalog_pages.cache.hits, other.state.catalog_pages.cache.hits
     assert hits[0] >= 1 and hits[1] >= 1  # the pages are being kept and served
 
     # Each change goes through the first instance; both must list it at once.
@@ -221,3 +221,30 @@ async def test_the_list_reads_the_replica_and_writes_stay_on_the_primary(
     finally:
         await engine.dispose()
         await clean_and_dispose(app)
+
+
+async def test_concurrent_requests_share_version_reads_but_never_an_older_one(app, client, session):
+    merchant, owner = await make_merchant(session)
+    product = await make_product(session, merchant, stock=10, price_fen=1000)
+    pid = str(product.id)
+    versions = app.state.catalog_pages.versions
+
+    before = versions.reads
+    answers = await asyncio.gather(*(_listed(client) for _ in range(30)))
+    assert answers == [{pid: (10, 1000)}] * 30
+    assert versions.reads - before < 30  # requests waiting together shared a read
+
+    # Requests on their way while the stock changes may see either stock; every request sent
+    # after the change was answered must see it.
+    async def change() -> None:
+        r = await client.post(
+            f"/api/v1/products/{pid}/stock-adjustments",
+            json={"delta": 5, "reason": "到货"},
+            headers=auth(app, owner),
+        )
+        assert r.status_code == 201, r.text
+
+    during = await asyncio.gather(change(), *(_listed(client) for _ in range(20)))
+    assert {tuple(page[pid]) for page in during[1:]} <= {(10, 1000), (15, 1000)}
+    after = await asyncio.gather(*(_listed(client) for _ in range(30)))
+    assert after == [{pid: (15, 1000)}] * 30
