@@ -23,7 +23,7 @@ from app.core.db import create_engine
 from app.core.migrations import upgrade
 from app.core.time import utcnow
 from app.main import create_app
-from app.models import Product, Role
+from app.models import Product, Role, StatsTarget
 from tests.conftest import _pg, _pg_admin_dsn, clean_and_dispose
 from tests.fixtures.catalog import product_body
 from tests.fixtures.factories import auth, make_merchant, make_product, make_user
@@ -189,8 +189,11 @@ async def test_the_list_reads_the_replica_and_writes_stay_on_the_primary(
         async with AsyncSession(engine, expire_on_commit=False) as replica:
             merchant, _ = await make_merchant(replica)
             on_replica = await make_product(replica, merchant, name="副本上的苹果")
+            replica.add(StatsTarget(year=2026, purchased_fen=123_456, helped_sold_fen=654_321))
+            await replica.commit()
         merchant, owner = await make_merchant(session)
         on_primary = await make_product(session, merchant, name="主库上的苹果", stock=5)
+        official = await make_user(session, role=Role.official)  # signed in on the primary
 
         transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
@@ -200,6 +203,12 @@ async def test_the_list_reads_the_replica_and_writes_stay_on_the_primary(
             assert [i["id"] for i in r.json()["items"]] == [str(on_replica.id)]
             r = await c.get("/api/v1/categories")
             assert r.status_code == 200 and len(r.json()) == 7
+            r = await c.get(
+                "/api/v1/stats/assistance/progress?year=2026", headers=auth(app, official)
+            )
+            assert r.status_code == 200, r.text
+            targets = {i["indicator"]: i["target_fen"] for i in r.json()["indicators"]}
+            assert sorted(targets.values()) == [123_456, 654_321]  # the replica's targets
 
             # Reads that must see the caller's own writes, and the writes, use the primary.
             r = await c.get(f"/api/v1/products/{on_primary.id}")
