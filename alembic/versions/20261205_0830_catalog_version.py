@@ -11,8 +11,9 @@ after such a change commits (see `app.catalog.pages`).
 
 PostgreSQL: constraint triggers DEFERRABLE INITIALLY DEFERRED, so the counter row is locked only
 at commit (a checkout does not hold it for its whole transaction), spread over 16 rows by
-backend pid so that concurrent commits rarely wait for each other. SQLite serialises writers
-anyway: plain triggers on row 0.
+backend pid so that concurrent commits rarely wait for each other, and only the first row event
+of a transaction updates its row (a transaction-local flag). SQLite serialises writers anyway:
+plain triggers on row 0.
 """
 
 from collections.abc import Sequence
@@ -31,6 +32,11 @@ SHARDS = 16
 _PG_FUNCTION = f"""
 CREATE FUNCTION bump_catalog_version() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- Once per transaction is enough: the flag lives until the transaction ends.
+    IF current_setting('shanhai.catalog_version_bumped', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
+    PERFORM set_config('shanhai.catalog_version_bumped', 'on', true);
     UPDATE catalog_version SET version = version + 1 WHERE shard = pg_backend_pid() % {SHARDS};
     RETURN NULL;
 END
