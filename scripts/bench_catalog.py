@@ -403,8 +403,9 @@ def render(
         f"more, at most {PG_CPU_GOAL_MS} ms of PostgreSQL CPU per request, under "
         f"{RSS_GOAL_MB} MB resident. The unfiltered list and `sort=price_asc` are measured for "
         "information. Nothing in the catalogue changes during the load, so after the warm-up "
-        "every page comes from the process's kept pages (`app.catalog.pages`), after one read "
-        "of the catalogue version per request.",
+        "every page comes from the process's kept pages (`app.catalog.pages`): each request "
+        "waits for a read of the catalogue version that started after it arrived (requests "
+        "waiting together share one read), then sends the page kept for that version.",
         "",
     ]
     text_out = "\n".join(lines)
