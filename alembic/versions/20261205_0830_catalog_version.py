@@ -27,9 +27,9 @@ down_revision: str | None = "48bc7733e7c3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SHARDS = 16
+SHARDS = 16  # also in _PG_FUNCTION
 
-_PG_FUNCTION = f"""
+_PG_FUNCTION = """
 CREATE FUNCTION bump_catalog_version() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     -- Once per transaction is enough: the flag lives until the transaction ends.
@@ -37,7 +37,7 @@ BEGIN
         RETURN NULL;
     END IF;
     PERFORM set_config('shanhai.catalog_version_bumped', 'on', true);
-    UPDATE catalog_version SET version = version + 1 WHERE shard = pg_backend_pid() % {SHARDS};
+    UPDATE catalog_version SET version = version + 1 WHERE shard = pg_backend_pid() % 16;
     RETURN NULL;
 END
 $$
@@ -66,9 +66,7 @@ def upgrade() -> None:
     table = op.create_table(
         "catalog_version",
         sa.Column("shard", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column(
-            "version", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("version", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.PrimaryKeyConstraint("shard", name=op.f("pk_catalog_version")),
     )
     op.bulk_insert(table, [{"shard": n, "version": 0} for n in range(SHARDS)])
