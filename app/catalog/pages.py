@@ -147,6 +147,7 @@ class CatalogPages:
     def __init__(self, engine: AsyncEngine, cache: PageCache | None = None) -> None:
         self.engine = engine
         self.cache = cache or PageCache()
+        self.items = queries.ItemCache()
         self.versions = VersionReader(self._read_version)
 
     async def _read_version(self) -> int:
@@ -161,6 +162,6 @@ class CatalogPages:
         body = self.cache.get(version, key)
         if body is None:
             async with self.engine.connect() as conn:
-                body = await queries.render_page(conn, query, params, shape)
+                body = await queries.render_page(conn, query, params, shape, self.items)
             self.cache.put(version, key, body)
         return body

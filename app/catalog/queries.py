@@ -12,6 +12,7 @@ SQLAlchemy's compiled cache serves every later request.
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -28,6 +29,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
+    literal_column,
     or_,
     select,
     tuple_,
@@ -245,9 +247,15 @@ async def render_page(
     query: ProductListQuery,
     params: dict[str, Any],
     shape: tuple[Any, ...],
+    item_cache: ItemCache | None = None,
 ) -> bytes:
     """Read the page's rows (one statement) and serialise them exactly as the response model
-    would."""
+    would. On PostgreSQL with an `item_cache`, only the items whose rows changed since they
+    were last rendered are read in full and rendered (see `_render_page_pg`)."""
+    if item_cache is not None and conn.dialect.name == "postgresql":
+        body = await _render_page_pg(conn, query, params, shape, item_cache)
+        if body is not None:
+            return body
     limit = query.limit
     rows = (await conn.execute(_list_statement(*shape), params)).all()
     keys = _LIST_KEYS
@@ -262,3 +270,98 @@ catalog_version_table = cast(Table, CatalogVersion.__table__)
 _VERSION = select(func.coalesce(func.sum(catalog_version_table.c.version), 0))
 _VERSION_SQL = "SELECT coalesce(sum(version), 0) FROM catalog_version"
 _PAGE: TypeAdapter[Page[ProductRead]] = TypeAdapter(Page[ProductRead])
+
+
+# --- PostgreSQL: a page from the items already rendered -----------------------------------------
+#
+# A row's `xmin` (the transaction that wrote this version of it) changes with every UPDATE, so
+# (product id, product xmin, merchant xmin) names one rendering of an item exactly: its product
+# row and its merchant's name. A miss reads the page's ids and stamps (a narrow statement), then
+# reads in full and renders only the items not rendered yet, and joins the rendered items.
+
+
+class ItemCache:
+    """Rendered list items (`ProductRead` JSON) by (id, product xmin, merchant xmin), least
+    recently used first out."""
+
+    def __init__(self, max_items: int = 10_000) -> None:
+        self.max_items = max_items
+        self._items: OrderedDict[tuple[Any, str, str], bytes] = OrderedDict()
+
+    def get(self, key: tuple[Any, str, str]) -> bytes | None:
+        body = self._items.get(key)
+        if body is not None:
+            self._items.move_to_end(key)
+        return body
+
+    def put(self, key: tuple[Any, str, str], body: bytes) -> None:
+        self._items[key] = body
+        self._items.move_to_end(key)
+        while len(self._items) > self.max_items:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+_PRODUCT_XMIN: ColumnElement[str] = literal_column("products.xmin::text")
+_MERCHANT_XMIN: ColumnElement[str] = literal_column("merchants.xmin::text")
+_ITEM: TypeAdapter[ProductRead] = TypeAdapter(ProductRead)
+
+
+@lru_cache(maxsize=4096)
+def _stamp_statement(shape: tuple[Any, ...]) -> Select[Any]:
+    return _list_statement(*shape).with_only_columns(
+        products.c.id,
+        _PRODUCT_XMIN,
+        _MERCHANT_XMIN,
+        products.c.created_at,
+        products.c.price_fen,
+        products.c.sold_units,
+    )
+
+
+_ITEMS_BY_ID = (
+    select(_PRODUCT_XMIN, _MERCHANT_XMIN, merchants.c.name.label("merchant_name"), *PRODUCT_COLUMNS)
+    .select_from(products.join(merchants, merchants.c.id == products.c.merchant_id))
+    .where(products.c.id.in_(bindparam("ids", expanding=True)))
+)
+
+
+async def _render_page_pg(
+    conn: AsyncConnection,
+    query: ProductListQuery,
+    params: dict[str, Any],
+    shape: tuple[Any, ...],
+    cache: ItemCache,
+) -> bytes | None:
+    """The page from rendered items; None when an item changed between the two reads (the
+    caller then renders the page from one read)."""
+    limit = query.limit
+    rows = (await conn.execute(_stamp_statement(shape), params)).all()
+    page = rows[:limit]
+    keys = [(row[0], row[1], row[2]) for row in page]
+    rendered = {key: cache.get(key) for key in keys}
+    missing = [key[0] for key, body in rendered.items() if body is None]
+    if missing:
+        fold = _fold_certification
+        for row in await conn.execute(_ITEMS_BY_ID, {"ids": missing}):
+            key = (row[3], row[0], row[1])  # id, product xmin, merchant xmin
+            if key not in rendered:
+                return None  # changed since the first read: not this page's version of it
+            item = fold(dict(zip(_LIST_KEYS, row[2:], strict=True)))
+            body = _ITEM.dump_json(_ITEM.validate_python(item))
+            cache.put(key, body)
+            rendered[key] = body
+    if any(rendered[key] is None for key in keys):
+        return None  # gone since the first read
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        next_cursor = _cursor_for(
+            query.sort,
+            {"id": last[0], "created_at": last[3], "price_fen": last[4], "sold_units": last[5]},
+        )
+    cursor_json = b"null" if next_cursor is None else b'"' + next_cursor.encode() + b'"'
+    joined = b",".join(rendered[key] or b"" for key in keys)
+    return b'{"items":[' + joined + b'],"next_cursor":' + cursor_json + b"}"
