@@ -148,6 +148,7 @@ class CatalogPages:
         self.engine = engine
         self.cache = cache or PageCache()
         self.items = queries.ItemCache()
+        self._rendering: dict[Hashable, asyncio.Future[bytes]] = {}
         self.versions = VersionReader(self._read_version)
 
     async def _read_version(self) -> int:
@@ -160,8 +161,35 @@ class CatalogPages:
         key = (shape, tuple(params.items()))
         version = await self.versions.get()
         body = self.cache.get(version, key)
-        if body is None:
+        if body is not None:
+            return body
+        # One rendering per (version, page) at a time: the requests that read the same version
+        # while it is being rendered take its result (it reflects every change counted in that
+        # version, which is all they need), instead of all rendering it at once.
+        flight = (version, key)
+        pending = self._rendering.get(flight)
+        if pending is not None:
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this request was cancelled
+                # the rendering request went away: render it here
+        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._rendering[flight] = fut
+        try:
             async with self.engine.connect() as conn:
                 body = await queries.render_page(conn, query, params, shape, self.items)
-            self.cache.put(version, key, body)
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                fut.set_exception(exc)
+                fut.exception()  # retrieved: no "never retrieved" warning without waiters
+            else:
+                fut.cancel()
+            raise
+        finally:
+            if self._rendering.get(flight) is fut:
+                del self._rendering[flight]
+        fut.set_result(body)
+        self.cache.put(version, key, body)
         return body
