@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from app.catalog.pages import CatalogPages
 from app.core.config import Settings, get_settings
 from app.core.db import Database
 from app.core.errors import install_error_handlers
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level)
     db = Database(
         settings.database_url,
+        replica_url=settings.database_replica_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
@@ -89,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = db
+    # Rendered pages of the public product list, per process, keyed by the catalogue's version.
+    app.state.catalog_pages = CatalogPages(db.replica_engine)
     app.state.stripe = (
         StripeGateway(
             settings.stripe_api_key,

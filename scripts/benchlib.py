@@ -576,7 +576,17 @@ def now_stamp() -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# The API as compose.yaml runs it, and its memory
+# Servers started by a command of their own, memory and PostgreSQL backend CPU
+
+
+def start_command(
+    name: str, cmd: list[str], env: dict[str, str], logdir: Path, port: int
+) -> Server:
+    """Start `cmd` (which must listen on `port`) with its output in `logdir/<name>.log`."""
+    log = logdir / f"{name}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return Server(name, proc, port, log)
 
 
 def start_compose_server(name: str, env: dict[str, str], logdir: Path) -> Server:
@@ -585,48 +595,91 @@ def start_compose_server(name: str, env: dict[str, str], logdir: Path) -> Server
     loopback. Pass an `env` with the settings compose gives (e.g. LOG_LEVEL=INFO: the
     structured access log on)."""
     port = free_port()
-    log = logdir / f"{name}.log"
     cmd = [str(BIN / "shanhai"), "serve", "--no-migrate", "--workers", "1"]
     cmd += ["--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    return Server(name, proc, port, log)
+    return start_command(name, cmd, env, logdir, port)
+
+
+def _status_kb(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def rss_mb(pid: int) -> float:
     """The resident set size (VmRSS) of a process in MiB, from /proc; 0 if unknown."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0.0
+    return _status_kb(pid, "VmRSS") / 1024
 
 
 class RssSampler:
-    """Samples a process's VmRSS every `interval` seconds in a thread; `peak_mb` is the max.
+    """The largest resident set size (VmRSS) of a process seen while running, sampled every
+    `interval` seconds in a thread (Linux /proc; 0 elsewhere).
 
-    with RssSampler(pid) as rss: ...load...; rss.peak_mb"""
+    with RssSampler(pid) as rss: ...load...; rss.max_mb"""
 
     def __init__(self, pid: int, interval: float = 0.05) -> None:
         import threading
 
         self.pid = pid
         self.interval = interval
-        self.peak_mb = rss_mb(pid)
+        self.max_kb = _status_kb(pid, "VmRSS")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.peak_mb = max(self.peak_mb, rss_mb(self.pid))
+            self.max_kb = max(self.max_kb, _status_kb(self.pid, "VmRSS"))
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak_mb = max(self.peak_mb, rss_mb(self.pid))
+        self.max_kb = max(self.max_kb, _status_kb(self.pid, "VmRSS"))
+
+    @property
+    def max_mb(self) -> float:
+        return self.max_kb / 1024
+
+    peak_mb = max_mb
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set size since it started (VmHWM), in MiB."""
+    return _status_kb(pid, "VmHWM") / 1024
+
+
+async def _backend_pids(server_url: str, database: str) -> list[int]:
+    conn = await asyncpg.connect(admin_dsn(server_url))
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 "
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+            database,
+        )
+    finally:
+        await conn.close()
+    return [int(r["pid"]) for r in rows]
+
+
+def backend_cpu(server_url: str, database: str) -> dict[int, float]:
+    """{pid: user + system CPU seconds so far} of every PostgreSQL backend connected to
+    `database` (found in pg_stat_activity, read from /proc/<pid>/stat: the server must run on
+    this machine), other than the connection asking."""
+    pids = asyncio.run(_backend_pids(server_url, database))
+    return {pid: process_cpu_seconds(pid) for pid in pids}
+
+
+def backend_cpu_spent(before: dict[int, float], after: dict[int, float]) -> tuple[float, int]:
+    """CPU seconds the backends spent between two `backend_cpu` readings (a backend that
+    appeared in between counts whole), and how many backends went away in between (their last
+    part is not counted)."""
+    spent = sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+    gone = sum(1 for pid in before if pid not in after)
+    return spent, gone

@@ -26,7 +26,7 @@ from app.main import create_app
 from app.models import Base
 from tests.fixtures.localstripe import localstripe  # noqa: F401 (one server for the session)
 
-KEEP_TABLES = {"categories"}  # seeded by a migration
+KEEP_TABLES = {"categories", "catalog_version"}  # seeded by a migration
 
 # One localstripe server per session for every test folder that needs it (its aiohttp app can
 # run once per process).

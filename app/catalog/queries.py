@@ -1,21 +1,24 @@
 """Read side of the catalogue: the column set every product response is built from, and the
 public product list (the busiest endpoint).
 
-The public list runs ONE statement (products JOIN merchants, limit + 1 rows) on an autocommit
-connection, reads plain rows (no ORM objects) and hands dicts to the response model, which
-validates and serialises them in one pass. Statements are built once per filter shape and sort,
-with bound parameters only, so SQLAlchemy's compiled cache serves every later request.
+The public list reads the catalogue's version (one autocommit statement) and serves the page
+rendered at that version from the process's cache (`app.catalog.pages`); only on a miss does it
+run ONE statement (products JOIN merchants, limit + 1 rows), read plain rows (no ORM objects)
+and validate and serialise them through the response model in one pass, in the API process.
+Statements are built once per filter shape and sort, with bound parameters only, so
+SQLAlchemy's compiled cache serves every later request.
 """
 
 from __future__ import annotations
 
-import enum
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
+from pydantic import TypeAdapter
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -23,25 +26,21 @@ from sqlalchemy import (
     Select,
     String,
     Table,
-    Text,
     and_,
     bindparam,
-    case,
     func,
     literal_column,
-    null,
     or_,
     select,
     tuple_,
 )
-from sqlalchemy import cast as cast_
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as AsyncpgDialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.catalog.schemas import CategoryRead, ProductListQuery, ProductSort
-from app.core.pagination import decode_cursor, encode_cursor
+from app.catalog.schemas import CategoryRead, ProductListQuery, ProductRead, ProductSort
+from app.core.pagination import Page, decode_cursor, encode_cursor
 from app.core.sql import driver_connection, escape_like
-from app.models import Category, Merchant, MerchantStatus, Product, ProductStatus
+from app.models import CatalogVersion, Category, Merchant, MerchantStatus, Product, ProductStatus
 
 products = cast(Table, Product.__table__)
 merchants = cast(Table, Merchant.__table__)
@@ -202,7 +201,7 @@ def _cursor_for(sort: ProductSort, item: dict[str, Any]) -> str:
     return encode_cursor(sort.value, [key, str(item["id"])])
 
 
-def _list_params(query: ProductListQuery) -> tuple[dict[str, Any], tuple[Any, ...]]:
+def list_params(query: ProductListQuery) -> tuple[dict[str, Any], tuple[Any, ...]]:
     """The bound values and the statement shape (which filters are present) of a query."""
     sort = query.sort
     params: dict[str, Any] = {"limit": query.limit + 1}
@@ -235,137 +234,134 @@ def _list_params(query: ProductListQuery) -> tuple[dict[str, Any], tuple[Any, ..
     return params, shape
 
 
-async def list_public_products(
-    conn: AsyncConnection, query: ProductListQuery
-) -> dict[str, Any] | bytes:
-    """One page of the storefront: active products of approved merchants, as
-    `{items, next_cursor}` with `ProductRead`-shaped items. `400 invalid_cursor` for a cursor
-    that this sort did not give out.
-
-    On PostgreSQL the database builds each item's JSON and the page comes back as the response
-    body, ready to send (see `_list_json_pg`); elsewhere, dicts for the response model."""
-    params, shape = _list_params(query)
+async def catalog_version(conn: AsyncConnection) -> int:
+    """The catalogue's version now (see `app.catalog.pages`): one statement, no transaction."""
     driver = await driver_connection(conn)
-    if driver is not None:
-        return await _list_json_pg(driver, query, params, shape)
+    if driver is not None:  # PostgreSQL: a prepared statement on the asyncpg connection
+        return int(await driver.fetchval(_VERSION_SQL))
+    return int((await conn.execute(_VERSION)).scalar_one())
+
+
+async def render_page(
+    conn: AsyncConnection,
+    query: ProductListQuery,
+    params: dict[str, Any],
+    shape: tuple[Any, ...],
+    item_cache: ItemCache | None = None,
+) -> bytes:
+    """Read the page's rows (one statement) and serialise them exactly as the response model
+    would. On PostgreSQL with an `item_cache`, only the items whose rows changed since they
+    were last rendered are read in full and rendered (see `_render_page_pg`)."""
+    if item_cache is not None and conn.dialect.name == "postgresql":
+        body = await _render_page_pg(conn, query, params, shape, item_cache)
+        if body is not None:
+            return body
     limit = query.limit
-    statement = _list_statement(*shape)
-    rows = (await conn.execute(statement, params)).all()
+    rows = (await conn.execute(_list_statement(*shape), params)).all()
     keys = _LIST_KEYS
     fold = _fold_certification
     items = [fold(dict(zip(keys, row, strict=True))) for row in rows[:limit]]
     next_cursor = _cursor_for(query.sort, items[-1]) if len(rows) > limit else None
-    return {"items": items, "next_cursor": next_cursor}
+    page = _PAGE.validate_python({"items": items, "next_cursor": next_cursor})
+    return _PAGE.dump_json(page)
 
 
-# --- PostgreSQL: the page's JSON built by the database ------------------------------------------
+catalog_version_table = cast(Table, CatalogVersion.__table__)
+_VERSION = select(func.coalesce(func.sum(catalog_version_table.c.version), 0))
+_VERSION_SQL = "SELECT coalesce(sum(version), 0) FROM catalog_version"
+_PAGE: TypeAdapter[Page[ProductRead]] = TypeAdapter(Page[ProductRead])
+
+
+# --- PostgreSQL: a page from the items already rendered -----------------------------------------
 #
-# The busiest endpoint does no work per row in Python: PostgreSQL renders each item exactly as
-# `ProductRead` serialises it (same keys in the same order, UTC timestamps with microseconds,
-# see `app.core.validators.UtcTimestamp`), the statement is compiled once per filter shape and
-# runs as a prepared statement on the asyncpg connection itself, and the items are joined into
-# the response body. tests/catalog/test_product_list.py checks the list and `GET
-# /products/{id}` agree field for field on both databases.
-
-_TIMESTAMP_FORMAT: ColumnElement[str] = literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'""")
-_DATE_FORMAT: ColumnElement[str] = literal_column("'YYYY-MM-DD'")
+# A row's `xmin` (the transaction that wrote this version of it) changes with every UPDATE, so
+# (product id, product xmin, merchant xmin) names one rendering of an item exactly: its product
+# row and its merchant's name. A miss reads the page's ids and stamps (a narrow statement), then
+# reads in full and renders only the items not rendered yet, and joins the rendered items.
 
 
-def _pg_timestamp(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    return func.to_char(func.timezone(literal_column("'UTC'"), column), _TIMESTAMP_FORMAT)
+class ItemCache:
+    """Rendered list items (`ProductRead` JSON) by (id, product xmin, merchant xmin), least
+    recently used first out."""
+
+    def __init__(self, max_items: int = 10_000) -> None:
+        self.max_items = max_items
+        self._items: OrderedDict[tuple[Any, str, str], bytes] = OrderedDict()
+
+    def get(self, key: tuple[Any, str, str]) -> bytes | None:
+        body = self._items.get(key)
+        if body is not None:
+            self._items.move_to_end(key)
+        return body
+
+    def put(self, key: tuple[Any, str, str], body: bytes) -> None:
+        self._items[key] = body
+        self._items.move_to_end(key)
+        while len(self._items) > self.max_items:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
-def _key(name: str) -> ColumnElement[Any]:
-    return literal_column(f"'{name}'")
+_PRODUCT_XMIN: ColumnElement[str] = literal_column("products.xmin::text")
+_MERCHANT_XMIN: ColumnElement[str] = literal_column("merchants.xmin::text")
+_ITEM: TypeAdapter[ProductRead] = TypeAdapter(ProductRead)
 
 
-def _pg_item_json() -> ColumnElement[Any]:
-    certification = case(
-        (products.c.cert_scheme.is_(None), null()),
-        else_=func.json_build_object(
-            _key("scheme"),
-            products.c.cert_scheme,
-            _key("certificate_no"),
-            products.c.cert_no,
-            _key("issuer"),
-            products.c.cert_issuer,
-            _key("valid_from"),
-            func.to_char(products.c.cert_valid_from, _DATE_FORMAT),
-            _key("valid_to"),
-            func.to_char(products.c.cert_valid_to, _DATE_FORMAT),
-        ),
-    )
-    fields: list[tuple[str, ColumnElement[Any]]] = [
-        ("id", products.c.id),
-        ("merchant_id", products.c.merchant_id),
-        ("merchant_name", merchants.c.name),
-        ("name", products.c.name),
-        ("description", products.c.description),
-        ("category", products.c.category_slug),
-        ("unit", products.c.unit),
-        ("price_fen", products.c.price_fen),
-        ("currency", literal_column("'CNY'")),
-        ("stock", products.c.stock),
-        ("sold_units", products.c.sold_units),
-        ("origin_township", products.c.origin_township),
-        ("assistance_class", products.c.assistance_class),
-        ("certification", certification),
-        ("images", products.c.images),
-        ("weight_grams", products.c.weight_grams),
-        ("shelf_life_days", products.c.shelf_life_days),
-        ("status", products.c.status),
-        ("status_reason", products.c.status_reason),
-        ("version", products.c.version),
-        ("created_at", _pg_timestamp(products.c.created_at)),
-        ("updated_at", _pg_timestamp(products.c.updated_at)),
-    ]
-    args: list[ColumnElement[Any]] = []
-    for name, column in fields:
-        args += [_key(name), column]
-    return cast_(func.json_build_object(*args), Text)
-
-
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, enum.Enum) else value
-
-
-@lru_cache(maxsize=1024)
-def _pg_list_sql(shape: tuple[Any, ...]) -> tuple[str, tuple[str, ...], dict[str, Any]]:
-    """SQL text, parameter order and constant parameters for one filter shape."""
-    statement = _list_statement(*shape).with_only_columns(
-        _pg_item_json(),
+@lru_cache(maxsize=4096)
+def _stamp_statement(shape: tuple[Any, ...]) -> Select[Any]:
+    return _list_statement(*shape).with_only_columns(
+        products.c.id,
+        _PRODUCT_XMIN,
+        _MERCHANT_XMIN,
         products.c.created_at,
         products.c.price_fen,
         products.c.sold_units,
-        products.c.id,
     )
-    compiled = statement.compile(dialect=_ASYNCPG_DIALECT)
-    constants = {k: _plain(v) for k, v in compiled.params.items() if v is not None}
-    return str(compiled), tuple(compiled.positiontup or ()), constants
 
 
-async def _list_json_pg(
-    driver: Any,
+_ITEMS_BY_ID = (
+    select(_PRODUCT_XMIN, _MERCHANT_XMIN, merchants.c.name.label("merchant_name"), *PRODUCT_COLUMNS)
+    .select_from(products.join(merchants, merchants.c.id == products.c.merchant_id))
+    .where(products.c.id.in_(bindparam("ids", expanding=True)))
+)
+
+
+async def _render_page_pg(
+    conn: AsyncConnection,
     query: ProductListQuery,
     params: dict[str, Any],
     shape: tuple[Any, ...],
-) -> bytes:
-    sql, order, constants = _pg_list_sql(shape)
-    args = [params[name] if name in params else constants[name] for name in order]
-    rows = await driver.fetch(sql, *args)
+    cache: ItemCache,
+) -> bytes | None:
+    """The page from rendered items; None when an item changed between the two reads (the
+    caller then renders the page from one read)."""
     limit = query.limit
+    rows = (await conn.execute(_stamp_statement(shape), params)).all()
+    page = rows[:limit]
+    keys = [(row[0], row[1], row[2]) for row in page]
+    rendered = {key: cache.get(key) for key in keys}
+    missing = [key[0] for key, body in rendered.items() if body is None]
+    if missing:
+        fold = _fold_certification
+        for row in await conn.execute(_ITEMS_BY_ID, {"ids": missing}):
+            key = (row[3], row[0], row[1])  # id, product xmin, merchant xmin
+            if key not in rendered:
+                return None  # changed since the first read: not this page's version of it
+            item = fold(dict(zip(_LIST_KEYS, row[2:], strict=True)))
+            body = _ITEM.dump_json(_ITEM.validate_python(item))
+            cache.put(key, body)
+            rendered[key] = body
+    if any(rendered[key] is None for key in keys):
+        return None  # gone since the first read
     next_cursor = None
     if len(rows) > limit:
-        last = rows[limit - 1]
+        last = page[-1]
         next_cursor = _cursor_for(
             query.sort,
-            {
-                "created_at": last[1],
-                "price_fen": last[2],
-                "sold_units": last[3],
-                "id": last[4],
-            },
+            {"id": last[0], "created_at": last[3], "price_fen": last[4], "sold_units": last[5]},
         )
-    items = ",".join(row[0] for row in rows[:limit])
-    cursor_json = "null" if next_cursor is None else f'"{next_cursor}"'
-    return f'{{"items":[{items}],"next_cursor":{cursor_json}}}'.encode()
+    cursor_json = b"null" if next_cursor is None else b'"' + next_cursor.encode() + b'"'
+    joined = b",".join(rendered[key] or b"" for key in keys)
+    return b'{"items":[' + joined + b'],"next_cursor":' + cursor_json + b"}"

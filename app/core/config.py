@@ -30,6 +30,10 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///./shanhai.db"
+    # A read replica (e.g. PostgreSQL streaming replication) for the public catalogue and the
+    # statistics reads; every write and every read that must see the caller's own writes stays
+    # on DATABASE_URL. Unset: everything on DATABASE_URL.
+    database_replica_url: str | None = None
     # Connections kept per API process (PostgreSQL). A request beyond them waits for one rather
     # than opening and closing a connection of its own (overflow connections churn under load).
     # Keep processes × (size + overflow) under the server's max_connections.

@@ -130,10 +130,18 @@ def database_unreachable(exc: BaseException) -> bool:
     return False
 
 
+def _read_engine(url: str, engine_kwargs: dict[str, Any]) -> AsyncEngine:
+    """An engine for single-statement reads: autocommit on PostgreSQL, driver-managed on
+    SQLite."""
+    if url.startswith("sqlite"):
+        return create_engine(url, for_writes=False)
+    return create_engine(url, **engine_kwargs).execution_options(isolation_level="AUTOCOMMIT")
+
+
 class Database:
     """The engine, a session factory, and an autocommit engine for single-statement reads."""
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    def __init__(self, url: str, *, replica_url: str | None = None, **engine_kwargs: Any) -> None:
         self.url = url
         self.serialises_writes = url.startswith("sqlite")
         """One write transaction at a time (SQLite: BEGIN IMMEDIATE takes the database's write
@@ -146,6 +154,11 @@ class Database:
             if self.serialises_writes
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
+        # Reads that may lag the primary a little (public catalogue, statistics): on the read
+        # replica when there is one, else the same as `read_engine`.
+        self.replica_engine: AsyncEngine = (
+            _read_engine(replica_url, engine_kwargs) if replica_url else self.read_engine
+        )
         # Whether the process behind an idempotency claim still lives (app.core.liveness).
         self.liveness = Liveness(
             url, connect_args=connect_args(url, engine_kwargs.get("connect_timeout"))
@@ -156,6 +169,8 @@ class Database:
         await self.engine.dispose()
         if self.read_engine.sync_engine is not self.engine.sync_engine:
             await self.read_engine.dispose()
+        if self.replica_engine is not self.read_engine:
+            await self.replica_engine.dispose()
 
 
 def get_database(request: Request) -> Database:
@@ -181,8 +196,18 @@ async def _read_connection(request: Request) -> AsyncIterator[AsyncConnection]:
         yield conn
 
 
+async def _replica_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    db = get_database(request)
+    async with db.replica_engine.connect() as conn:
+        yield conn
+
+
 Session = Annotated[AsyncSession, Depends(_session, scope="function")]
 """The request's session; committed before the response is sent, rolled back on any error."""
 
 ReadConnection = Annotated[AsyncConnection, Depends(_read_connection, scope="function")]
 """A connection for read-only endpoints: autocommit on PostgreSQL, no transaction overhead."""
+
+ReplicaConnection = Annotated[AsyncConnection, Depends(_replica_connection, scope="function")]
+"""Like `ReadConnection`, on the read replica when `DATABASE_REPLICA_URL` is set: for reads that
+need not see the caller's own writes at once (public catalogue, statistics)."""

@@ -2,7 +2,14 @@
 
 from app.models.audit import AuditEvent
 from app.models.base import Base
-from app.models.catalog import AssistanceClass, Category, Product, ProductStatus, StockAdjustment
+from app.models.catalog import (
+    AssistanceClass,
+    CatalogVersion,
+    Category,
+    Product,
+    ProductStatus,
+    StockAdjustment,
+)
 from app.models.idempotency import IdempotencyKey, IdempotencyStatus
 from app.models.ledger import LedgerAccount, LedgerEntry, LedgerKind
 from app.models.merchant import (
@@ -47,6 +54,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "BuyerType",
+    "CatalogVersion",
     "Category",
     "IdempotencyKey",
     "IdempotencyStatus",

@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.time import utcnow
@@ -103,3 +103,24 @@ class StockAdjustment(Base):
     reason: Mapped[str] = mapped_column(String(200))
     actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+CATALOG_VERSION_SHARDS = 16
+"""Rows of `catalog_version` on PostgreSQL (SQLite uses row 0 only)."""
+
+
+class CatalogVersion(Base):
+    """The catalogue's version: the sum of `version` over the rows changes whenever a committed
+    transaction changed anything a public product list shows (a product row, or a merchant's
+    name or status). Database triggers bump it in the writing transaction itself (migration
+    `c4a7e2f19b3d`), so no code path can forget to; the API keeps rendered list pages per
+    process keyed by it (`app.catalog.pages`).
+
+    On PostgreSQL the triggers are deferred to commit and spread over `CATALOG_VERSION_SHARDS`
+    rows (by backend pid), so concurrent checkouts neither hold nor queue for one hot row lock
+    for the length of their transaction."""
+
+    __tablename__ = "catalog_version"
+
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInt, default=0)

@@ -21,7 +21,7 @@ from app.catalog.schemas import (
     StockAdjustmentCreate,
     StockAdjustmentRead,
 )
-from app.core.db import ReadConnection, Session
+from app.core.db import ReplicaConnection, Session
 from app.core.money import ensure_price_within
 from app.core.openapi import OPTIONAL_AUTH
 from app.core.pagination import Cursor, Limit, Page
@@ -52,25 +52,25 @@ def _etag(response: Response, product: ProductRead) -> ProductRead:
 
 
 @router.get("/categories", response_model=list[CategoryRead])
-async def list_categories(conn: ReadConnection) -> list[CategoryRead]:
+async def list_categories(conn: ReplicaConnection) -> list[CategoryRead]:
     """Every product category (`slug`, `name`), in display order. Products refer to their
     category by `slug`."""
     return await queries.list_categories(conn)
 
 
 @router.get("/products", response_model=Page[ProductRead])
-async def list_products(
-    conn: ReadConnection, query: Annotated[ProductListQuery, Query()]
-) -> dict[str, Any] | Response:
+async def list_products(request: Request, query: Annotated[ProductListQuery, Query()]) -> Response:
     """The storefront: active products of approved merchants, for everyone (a token is not
     needed and not looked at). Filters combine with AND; `min_price_fen > max_price_fen` simply
     matches nothing; unknown query parameters are ignored. Keyset pagination: a cursor belongs
     to its `sort` (another sort's cursor is `400 invalid_cursor`), and walking the pages never
     repeats or skips a product while new ones are added."""
-    page = await queries.list_public_products(conn, query)
-    if isinstance(page, bytes):  # PostgreSQL rendered the page already
-        return Response(page, media_type="application/json")
-    return page
+    # Rendered through `Page[ProductRead]` by the query code (and kept while the catalogue does
+    # not change): the bytes the response model would produce.
+    # Reads the replica when there is one (`app.catalog.pages`: one connection at a time, only
+    # for the statement it needs).
+    page = await request.app.state.catalog_pages.page(query)
+    return Response(page, media_type="application/json")
 
 
 @router.post(

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.deps import StatsUser
-from app.core.db import ReadConnection, Session
+from app.core.db import ReplicaConnection, Session
 from app.core.time import shanghai_today
 from app.routers.common import AUTH_RESPONSES
 from app.statistics import service, targets
@@ -49,7 +49,7 @@ GroupByQuery = Annotated[
 )
 async def assistance(
     request: Request,
-    conn: ReadConnection,
+    conn: ReplicaConnection,
     _: StatsUser,
     from_: FromQuery = None,
     to: ToQuery = None,
@@ -98,7 +98,7 @@ async def put_targets(
 )
 async def progress(
     request: Request,
-    conn: ReadConnection,
+    conn: ReplicaConnection,
     _: StatsUser,
     year: Annotated[int | None, Query(description="This year (Shanghai) by default.")] = None,
 ) -> ProgressRead:
