@@ -71,15 +71,20 @@ from app.models import (
     User,
 )
 from tests.fixtures.factories import make_merchant, make_product, make_user
-from tests.fixtures.live import ROOT, SECRET, free_port, fresh_database_url, healthy, shanhai
+from tests.fixtures.live import (
+    ROOT,
+    SECRET,
+    free_port,
+    fresh_database_url,
+    healthy,
+    postgresql_only,
+    shanhai,
+)
 from tests.fixtures.localstripe import LocalStripe
 from tests.fixtures.orders import ADDRESS
 from tests.fixtures.stripe import API_KEY, WEBHOOK_SECRET, event
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
-    reason="several API processes and a job runner at once need PostgreSQL (CI runs it there)",
-)
+pytestmark = postgresql_only("several API processes and a job runner at once need PostgreSQL")
 
 API = "/api/v1"
 STOCK = 60

@@ -11,7 +11,6 @@ a 5xx, so Stripe retries it, and the retry takes effect.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -39,15 +38,12 @@ from app.models import (
 )
 from tests.fixtures.dbproxy import DatabaseProxy, database_proxy
 from tests.fixtures.factories import make_merchant, make_product, make_user
-from tests.fixtures.live import SECRET, LiveServer, fresh_database_url, live_server
+from tests.fixtures.live import SECRET, LiveServer, fresh_database_url, live_server, postgresql_only
 from tests.fixtures.localstripe import LocalStripe
 from tests.fixtures.orders import ADDRESS
 from tests.fixtures.stripe import API_KEY, WEBHOOK_SECRET, deliver, event
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
-    reason="the outage is a proxy in front of PostgreSQL (CI runs this on PostgreSQL)",
-)
+pytestmark = postgresql_only("the outage is a proxy in front of PostgreSQL")
 
 OUTAGE_SECONDS = 4.0
 FAST = 3.0

@@ -4,7 +4,6 @@ after AUTO_COMPLETE_DAYS; running them again changes nothing more."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from datetime import timedelta
 
@@ -17,6 +16,7 @@ from app.core.db import create_engine
 from app.core.time import utcnow
 from app.models import MerchantOrder, Order, Role
 from tests.fixtures.factories import auth, make_merchant, make_product, make_user
+from tests.fixtures.live import postgresql_only
 from tests.fixtures.orders import (
     API,
     audit_actions,
@@ -181,10 +181,7 @@ async def test_the_command_line_runs_the_jobs_once(
     assert await stock_of(session, cast["product"]) == 10
 
 
-@pytest.mark.skipif(
-    not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
-    reason="row locks between connections (SQLite serialises writers; CI runs this on PostgreSQL)",
-)
+@postgresql_only("row locks between connections (SQLite serialises writers)")
 async def test_the_completion_job_never_deadlocks_with_a_request_on_the_same_order(
     client, app, session, settings, database_url, cast
 ):
